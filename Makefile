@@ -1,0 +1,29 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/crosspost run $(if $(CONFIG),-c $(CONFIG),)
+
+test: $(STAMP)
+	$(BIN)/ruff check crosspost adapters scheduler migrations tests benchmarks
+	$(BIN)/ruff format --check crosspost adapters scheduler migrations tests benchmarks
+	$(BIN)/mypy crosspost adapters scheduler
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.queue
+
+clean:
+	rm -rf $(VENV) build *.egg-info
