@@ -1,0 +1,1 @@
+"""Platform adapters: one package per platform with its API client and Publisher."""

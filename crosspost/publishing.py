@@ -1,0 +1,217 @@
+"""The contract every platform adapter implements, and a fake publisher for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from crosspost.errors import PublishError
+from crosspost.models import (
+    Content,
+    DeliveryRef,
+    MediaKind,
+    Platform,
+    PublishResult,
+    ReconcileOutcome,
+    ReconcileResult,
+    RemotePost,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Capabilities:
+    """What a platform takes. Limits in characters (text) and bytes (files)."""
+
+    max_text_length: int
+    max_caption_length: int
+    max_media_per_post: int
+    max_file_size: int
+    media_kinds: frozenset[MediaKind]
+    can_edit: bool
+    can_delete: bool
+
+    def __post_init__(self) -> None:
+        if self.max_text_length <= 0 or self.max_media_per_post < 0:
+            raise ValueError("capability limits must be positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckLine:
+    """One finding of `crosspost check` about an account on a platform.
+
+    `code` is stable and machine-readable (texts.py words it for staff); `detail` is English.
+    """
+
+    ok: bool
+    code: str
+    detail: str = ""
+
+
+class Throttle(Protocol):
+    """An async context manager that waits until one more request is allowed (aiolimiter)."""
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+
+class ThrottleFactory(Protocol):
+    """Gives the throttle for one token. `kind` is a rate-limit key of the config
+    (telegram, vk_user, vk_community, ok, max); the token only identifies the bucket
+    (it is hashed, never stored or logged)."""
+
+    def __call__(self, kind: str, token: str) -> Throttle: ...
+
+
+class _NoThrottle:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+
+def no_throttle(kind: str, token: str) -> Throttle:
+    """A ThrottleFactory that never waits: for tests of the adapters themselves."""
+    return _NoThrottle()
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """One account on one platform. Methods raise PublishError subclasses; none retries or sleeps."""
+
+    platform: Platform
+    account: str
+    capabilities: Capabilities
+
+    async def publish(self, delivery: DeliveryRef, content: Content) -> PublishResult:
+        """Post once, tagged with delivery.idempotency_key where the platform takes one.
+
+        Raises TransientError, OutcomeUnknownError (request left, no answer), PermanentError.
+        """
+        ...
+
+    async def edit(self, remote: RemotePost, content: Content) -> PublishResult:
+        """Replace the post's text (and media where possible). Raises UnsupportedError if not."""
+        ...
+
+    async def delete(self, remote: RemotePost) -> None:
+        """Remove the post and its parts. A post that is already gone counts as deleted."""
+        ...
+
+    async def reconcile(self, delivery: DeliveryRef, content: Content) -> ReconcileResult:
+        """Decide whether an `uncertain` delivery's post exists: found / not found / cannot tell."""
+        ...
+
+    async def subscriber_count(self) -> int:
+        """Members or subscribers of the account on this platform."""
+        ...
+
+    async def check(self) -> list[CheckLine]:
+        """What this account's tokens can and cannot do, for `crosspost check`."""
+        ...
+
+
+FAKE_CAPABILITIES = Capabilities(
+    max_text_length=4096,
+    max_caption_length=1024,
+    max_media_per_post=10,
+    max_file_size=50 * 1024 * 1024,
+    media_kinds=frozenset(MediaKind),
+    can_edit=True,
+    can_delete=True,
+)
+
+
+@dataclass
+class FakeCall:
+    method: str
+    delivery: DeliveryRef | None
+    content: Content | None
+    remote: RemotePost | None
+
+
+@dataclass
+class FakePublisher:
+    """Records every call; `fail_next` queues errors (or a callable) for the next publishes.
+
+    `gate`, when set, makes publish wait for it: tests use it to hold a send "in flight".
+    """
+
+    platform: Platform
+    account: str
+    capabilities: Capabilities = FAKE_CAPABILITIES
+    calls: list[FakeCall] = field(default_factory=list)
+    posts: dict[str, Content] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)
+    reconcile_answer: ReconcileOutcome | None = None
+    gate: asyncio.Event | None = None
+    on_publish: Callable[[DeliveryRef], None] | None = None
+    subscribers: int = 0
+    _failures: list[PublishError] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail_next(self, *errors: PublishError) -> None:
+        self._failures.extend(errors)
+
+    @property
+    def published(self) -> list[DeliveryRef]:
+        return [c.delivery for c in self.calls if c.method == "publish" and c.delivery]
+
+    async def publish(self, delivery: DeliveryRef, content: Content) -> PublishResult:
+        self.calls.append(FakeCall("publish", delivery, content, None))
+        if self.on_publish is not None:
+            self.on_publish(delivery)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self._failures:
+            raise self._failures.pop(0)
+        remote_id = str(next(self._ids))
+        self.posts[remote_id] = content
+        self.by_key[delivery.idempotency_key] = remote_id
+        return PublishResult(remote=self._remote(remote_id))
+
+    async def edit(self, remote: RemotePost, content: Content) -> PublishResult:
+        self.calls.append(FakeCall("edit", None, content, remote))
+        if self._failures:
+            raise self._failures.pop(0)
+        self.posts[remote.remote_id] = content
+        return PublishResult(remote=remote)
+
+    async def delete(self, remote: RemotePost) -> None:
+        self.calls.append(FakeCall("delete", None, None, remote))
+        if self._failures:
+            raise self._failures.pop(0)
+        self.posts.pop(remote.remote_id, None)
+
+    async def reconcile(self, delivery: DeliveryRef, content: Content) -> ReconcileResult:
+        self.calls.append(FakeCall("reconcile", delivery, content, None))
+        if self.reconcile_answer is not None:
+            outcome = self.reconcile_answer
+            if outcome is ReconcileOutcome.FOUND:
+                remote_id = self.by_key.get(delivery.idempotency_key, "0")
+                return ReconcileResult(outcome=outcome, remote=self._remote(remote_id))
+            return ReconcileResult(outcome=outcome)
+        remote_id_found = self.by_key.get(delivery.idempotency_key)
+        if remote_id_found is not None:
+            return ReconcileResult(
+                outcome=ReconcileOutcome.FOUND, remote=self._remote(remote_id_found)
+            )
+        return ReconcileResult(outcome=ReconcileOutcome.NOT_FOUND)
+
+    async def subscriber_count(self) -> int:
+        return self.subscribers
+
+    async def check(self) -> list[CheckLine]:
+        return [CheckLine(ok=True, code="fake", detail="fake publisher")]
+
+    def _remote(self, remote_id: str) -> RemotePost:
+        return RemotePost(
+            platform=self.platform,
+            account=self.account,
+            remote_id=remote_id,
+            url=f"https://fake.invalid/{self.platform}/{self.account}/{remote_id}",
+        )
