@@ -1,4 +1,4 @@
-"""The contract every platform adapter implements, and a fake publisher for tests and benchmarks."""
+"""The contract every platform adapter implements; a fake publisher for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def no_throttle(kind: str, token: str) -> Throttle:
 
 @runtime_checkable
 class Publisher(Protocol):
-    """One account on one platform. Methods raise PublishError subclasses; none retries or sleeps."""
+    """One account on one platform. Methods raise PublishError subclasses; none retries."""
 
     platform: Platform
     account: str
@@ -103,7 +103,7 @@ class Publisher(Protocol):
         ...
 
     async def reconcile(self, delivery: DeliveryRef, content: Content) -> ReconcileResult:
-        """Decide whether an `uncertain` delivery's post exists: found / not found / cannot tell."""
+        """Decide whether an `uncertain` delivery's post exists: found, not found, cannot tell."""
         ...
 
     async def subscriber_count(self) -> int:
