@@ -6,6 +6,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from crosspost.errors import PublishError
@@ -55,7 +56,12 @@ class Throttle(Protocol):
 
     async def __aenter__(self) -> None: ...
 
-    async def __aexit__(self, *exc_info: object) -> None: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class ThrottleFactory(Protocol):
@@ -70,7 +76,12 @@ class _NoThrottle:
     async def __aenter__(self) -> None:
         return None
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         return None
 
 

@@ -513,8 +513,10 @@ class DeliveryRepository:
     async def mark_failed(
         self, delivery_id: int, error: str, reason: str, now: datetime
     ) -> Delivery:
+        current = await self.get(delivery_id)
+        target = S.CANCELLED if current is not None and current.cancel_requested else S.FAILED
         delivery = await self._move(
-            delivery_id, S.FAILED, now, lease_until=None, last_error=error, error_reason=reason
+            delivery_id, target, now, lease_until=None, last_error=error, error_reason=reason
         )
         await self.record_error(delivery.account, delivery.platform, error, now)
         return delivery

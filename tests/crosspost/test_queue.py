@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crosspost.models import DeliveryStatus, Platform, RemotePost
+from crosspost.queue import DeliveryRepository, TransitionError
+from tests.conftest import PublicationFactory
+
+LEASE = timedelta(minutes=5)
+TWO_TARGETS = (("administration", Platform.VK), ("administration", Platform.OK))
+
+
+async def test_enqueue_writes_publication_and_all_deliveries(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        result = await DeliveryRepository(s).enqueue(publication_factory(targets=TWO_TARGETS), now)
+    assert result.created
+    assert len(result.delivery_ids) == 2
+    async with sessionmaker() as s:
+        rows = await DeliveryRepository(s).for_publication(result.publication_id)
+    assert {(d.platform, d.status) for d in rows} == {
+        (Platform.VK, DeliveryStatus.PENDING),
+        (Platform.OK, DeliveryStatus.PENDING),
+    }
+    assert len({d.idempotency_key for d in rows}) == 2
+
+
+async def test_second_enqueue_of_same_source_message_is_noop(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    new = publication_factory(targets=TWO_TARGETS, source_message_id=42)
+    async with sessionmaker() as s, s.begin():
+        first = await DeliveryRepository(s).enqueue(new, now)
+    async with sessionmaker() as s, s.begin():
+        second = await DeliveryRepository(s).enqueue(new, now)
+    assert second.publication_id == first.publication_id
+    assert not second.created
+    assert second.delivery_ids == ()
+    async with sessionmaker() as s:
+        assert len(await DeliveryRepository(s).list_deliveries()) == 2
+
+
+async def test_rolled_back_enqueue_leaves_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async def crash_before_commit() -> None:
+        async with sessionmaker() as s, s.begin():
+            await DeliveryRepository(s).enqueue(publication_factory(targets=TWO_TARGETS), now)
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        await crash_before_commit()
+    async with sessionmaker() as s:
+        assert await DeliveryRepository(s).list_deliveries() == []
+
+
+async def test_claim_takes_only_due_and_leases(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        repo = DeliveryRepository(s)
+        await repo.enqueue(publication_factory(), now)
+        await repo.enqueue(publication_factory(publish_at=now + timedelta(hours=1)), now)
+    async with sessionmaker() as s, s.begin():
+        claimed = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    assert len(claimed) == 1
+    assert claimed[0].status is DeliveryStatus.SENDING
+    assert claimed[0].lease_until == now + LEASE
+    assert claimed[0].attempts == 1
+    async with sessionmaker() as s:
+        assert await DeliveryRepository(s).next_due_at() == now + timedelta(hours=1)
+
+
+async def test_concurrent_claimers_never_share_a_delivery(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        repo = DeliveryRepository(s)
+        for i in range(60):
+            await repo.enqueue(publication_factory(text=f"post {i}", targets=TWO_TARGETS), now)
+
+    async def claimer() -> list[int]:
+        got: list[int] = []
+        while True:
+            async with sessionmaker() as s, s.begin():
+                batch = await DeliveryRepository(s).claim_due(now, LEASE, 3)
+            if not batch:
+                return got
+            got.extend(d.delivery_id for d in batch)
+
+    results = await asyncio.gather(*(claimer() for _ in range(6)))
+    all_ids = [i for r in results for i in r]
+    assert len(all_ids) == 120
+    assert len(set(all_ids)) == 120
+
+
+async def test_published_is_never_claimed_again_and_ledger_written(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        pub = await DeliveryRepository(s).enqueue(publication_factory(), now)
+    async with sessionmaker() as s, s.begin():
+        (d,) = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    remote = RemotePost(
+        platform=Platform.VK,
+        account="administration",
+        remote_id="77",
+        url="https://vk.com/wall-111_77",
+    )
+    async with sessionmaker() as s, s.begin():
+        await DeliveryRepository(s).mark_published(d.delivery_id, remote, now)
+    later = now + timedelta(days=1)
+    async with sessionmaker() as s, s.begin():
+        repo = DeliveryRepository(s)
+        assert await repo.claim_due(later, LEASE, 10) == []
+        assert await repo.expire_leases(later) == []
+        assert await repo.remote_posts(pub.publication_id) == [remote]
+        with pytest.raises(TransitionError):
+            await repo.retry(d.delivery_id, later)
+
+
+async def test_expired_lease_turns_uncertain_then_reconciling(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        await DeliveryRepository(s).enqueue(publication_factory(), now)
+    async with sessionmaker() as s, s.begin():
+        (_claimed,) = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    async with sessionmaker() as s, s.begin():
+        assert await DeliveryRepository(s).expire_leases(now + LEASE) == []
+    after = now + LEASE + timedelta(seconds=1)
+    async with sessionmaker() as s, s.begin():
+        (expired,) = await DeliveryRepository(s).expire_leases(after)
+    assert expired.status is DeliveryStatus.UNCERTAIN
+    async with sessionmaker() as s, s.begin():
+        (again,) = await DeliveryRepository(s).claim_due(after, LEASE, 10)
+    assert again.status is DeliveryStatus.RECONCILING
+    assert again.attempts == 1  # reconciling is not a send attempt
+
+
+async def test_paused_target_is_not_claimed_until_resumed(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        repo = DeliveryRepository(s)
+        await repo.enqueue(publication_factory(targets=TWO_TARGETS), now)
+        assert await repo.pause("administration", Platform.OK, "session_expired", now)
+        assert not await repo.pause("administration", Platform.OK, "session_expired", now)
+    async with sessionmaker() as s, s.begin():
+        claimed = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    assert [d.platform for d in claimed] == [Platform.VK]
+    async with sessionmaker() as s, s.begin():
+        assert await DeliveryRepository(s).resume("administration", Platform.OK)
+    async with sessionmaker() as s, s.begin():
+        claimed = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    assert [d.platform for d in claimed] == [Platform.OK]
+
+
+async def test_cancel_while_sending_wins_over_retry(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        await DeliveryRepository(s).enqueue(publication_factory(), now)
+    async with sessionmaker() as s, s.begin():
+        (d,) = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    async with sessionmaker() as s, s.begin():
+        flagged = await DeliveryRepository(s).cancel(d.delivery_id, now)
+    assert flagged.status is DeliveryStatus.SENDING
+    assert flagged.cancel_requested
+    async with sessionmaker() as s, s.begin():
+        settled = await DeliveryRepository(s).mark_retry(
+            d.delivery_id, now + timedelta(minutes=1), "HTTP 502", "network", now
+        )
+    assert settled.status is DeliveryStatus.CANCELLED
+
+
+async def test_reschedule_moves_only_pending(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        pub = await DeliveryRepository(s).enqueue(
+            publication_factory(publish_at=now + timedelta(hours=2)), now
+        )
+    (delivery_id,) = pub.delivery_ids
+    async with sessionmaker() as s, s.begin():
+        moved = await DeliveryRepository(s).reschedule(delivery_id, now + timedelta(hours=5), now)
+    assert moved.due_at == now + timedelta(hours=5)
+    async with sessionmaker() as s, s.begin():
+        await DeliveryRepository(s).cancel(delivery_id, now)
+    async with sessionmaker() as s, s.begin():
+        with pytest.raises(TransitionError):
+            await DeliveryRepository(s).reschedule(delivery_id, now, now)
