@@ -1,0 +1,42 @@
+"""Which targets a publication goes to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from crosspost.config import Settings
+from crosspost.errors import UsageError
+from crosspost.models import Platform, Target
+
+
+def mirror_targets(settings: Settings, account: str) -> tuple[Target, ...]:
+    """A post in an account's Telegram channel goes to that account's `mirror` platforms."""
+    config = settings.accounts[account]
+    return tuple(Target(account=account, platform=p) for p in config.mirror)
+
+
+def chosen_targets(
+    settings: Settings, accounts: Iterable[str], platforms: Iterable[Platform]
+) -> tuple[Target, ...]:
+    """Every chosen account × platform that the account has. Raises UsageError for an unknown
+    account or a platform none of the chosen accounts has."""
+    accounts = list(dict.fromkeys(accounts))
+    platforms = list(dict.fromkeys(platforms))
+    if not accounts:
+        raise UsageError("no account chosen")
+    if not platforms:
+        raise UsageError("no platform chosen")
+    for name in accounts:
+        if name not in settings.accounts:
+            known = ", ".join(settings.accounts)
+            raise UsageError(f"unknown account {name!r} (known: {known})")
+    targets = tuple(
+        Target(account=name, platform=p)
+        for name in accounts
+        for p in platforms
+        if p in settings.accounts[name].platforms
+    )
+    missing = [p for p in platforms if not any(t.platform is p for t in targets)]
+    if missing:
+        raise UsageError(f"platform {missing[0]} is not configured for {', '.join(accounts)}")
+    return targets
