@@ -1,0 +1,264 @@
+"""Wiring: builds the engine, publishers, drainer, periodic jobs and the Telegram side."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from aiogram import Bot
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from crosspost.config import Settings
+from crosspost.db import create_engine, create_sessionmaker, migrate
+from crosspost.events import EventSink, FanOutSink, LogSink
+from crosspost.media import MediaStore
+from crosspost.models import Platform
+from crosspost.publishing import CheckLine, Publisher, ThrottleFactory
+from crosspost.queue import DeliveryRepository
+from crosspost.service import PublicationService
+from scheduler.drain import Drainer
+from scheduler.limits import RateLimits
+from scheduler.periodic import PeriodicJob, build_scheduler
+from scheduler.retry import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+LEASE_SWEEP_EVERY = timedelta(seconds=30)
+MEDIA_CLEANUP_EVERY = timedelta(hours=1)
+# Media stays this long after its deliveries settle, so a quick edit can still use it.
+MEDIA_KEEP = timedelta(hours=24)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_publishers(
+    settings: Settings,
+    *,
+    http: aiohttp.ClientSession,
+    bot: Bot | None,
+    throttle: ThrottleFactory,
+) -> dict[tuple[str, Platform], Publisher]:
+    """One publisher per configured account × platform."""
+    from adapters import ok as ok_adapter
+    from adapters import telegram as telegram_adapter
+    from adapters import vk as vk_adapter
+
+    publishers: dict[tuple[str, Platform], Publisher] = {}
+    for name, account in settings.accounts.items():
+        if account.telegram_channel_id is not None and bot is not None:
+            publishers[(name, Platform.TELEGRAM)] = telegram_adapter.create_publisher(
+                settings=settings, account=name, bot=bot, throttle=throttle
+            )
+        if account.vk is not None:
+            publishers[(name, Platform.VK)] = vk_adapter.create_publisher(
+                settings=settings, account=name, http=http, throttle=throttle
+            )
+        if account.ok is not None:
+            publishers[(name, Platform.OK)] = ok_adapter.create_publisher(
+                settings=settings, account=name, http=http, throttle=throttle
+            )
+    return publishers
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    http: aiohttp.ClientSession
+    bot: Bot | None
+    limits: RateLimits
+    publishers: dict[tuple[str, Platform], Publisher]
+    drainer: Drainer
+    service: PublicationService
+    media: MediaStore
+    sinks: list[EventSink] = field(default_factory=list)
+    clock: Callable[[], datetime] = utcnow
+
+    async def close(self) -> None:
+        await self.http.close()
+        if self.bot is not None:
+            await self.bot.session.close()
+        await self.engine.dispose()
+
+    def periodic_jobs(self) -> list[PeriodicJob]:
+        return [
+            PeriodicJob(name="lease-sweep", func=self.sweep_leases, every=LEASE_SWEEP_EVERY),
+            PeriodicJob(name="media-cleanup", func=self.cleanup_media, every=MEDIA_CLEANUP_EVERY),
+            PeriodicJob(
+                name="token-keepalive",
+                func=self.keep_tokens_alive,
+                cron="0 4 * * *",
+                timezone=self.settings.telegram.timezone,
+            ),
+        ]
+
+    async def sweep_leases(self) -> int:
+        async with self.sessionmaker() as session, session.begin():
+            expired = await DeliveryRepository(session).expire_leases(self.clock())
+        for delivery in expired:
+            logger.warning(
+                "delivery=%s account=%s platform=%s lease expired: now uncertain",
+                delivery.delivery_id,
+                delivery.account,
+                delivery.platform,
+            )
+        if expired:
+            self.drainer.wake()
+        return len(expired)
+
+    async def cleanup_media(self) -> int:
+        now = self.clock()
+        return await self.media.cleanup(
+            self.sessionmaker, settled_before=now - MEDIA_KEEP, now=now
+        )
+
+    async def keep_tokens_alive(self) -> None:
+        """OK tokens live 30 days from their last use: touch them daily."""
+        for (account, platform), publisher in self.publishers.items():
+            touch = getattr(publisher, "touch_session", None)
+            if touch is None:
+                continue
+            try:
+                await touch()
+            except Exception as exc:
+                logger.warning(
+                    "account=%s platform=%s keep-alive failed: %s", account, platform, exc
+                )
+
+    async def check(self) -> dict[tuple[str, Platform], list[CheckLine]]:
+        """Ask every publisher what its tokens can do; resume targets whose check passes."""
+        results: dict[tuple[str, Platform], list[CheckLine]] = {}
+        for key, publisher in self.publishers.items():
+            try:
+                lines = await publisher.check()
+            except Exception as exc:
+                lines = [CheckLine(ok=False, code="check.crashed", detail=str(exc))]
+            results[key] = lines
+            if lines and all(line.ok for line in lines):
+                await self.service.resume(key[0], key[1], actor="check")
+        return results
+
+
+async def build_app(
+    settings: Settings, *, sinks: list[EventSink] | None = None, with_telegram: bool = True
+) -> App:
+    engine = create_engine(settings.database.url)
+    await migrate(engine)
+    sessionmaker = create_sessionmaker(engine)
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
+    http = aiohttp.ClientSession(timeout=timeout)
+    bot: Bot | None = None
+    if with_telegram:
+        from adapters.telegram.session import create_bot
+
+        bot = create_bot(settings.telegram)
+    limits = RateLimits(settings.scheduler)
+    publishers = build_publishers(settings, http=http, bot=bot, throttle=limits)
+    sink_list: list[EventSink] = [LogSink(), *(sinks or [])]
+    sink = FanOutSink(*sink_list)
+    sc = settings.scheduler
+    drainer = Drainer(
+        sessionmaker=sessionmaker,
+        publishers=publishers,
+        policy=RetryPolicy(
+            max_attempts=sc.max_attempts,
+            base_delay=timedelta(seconds=sc.base_delay_seconds),
+            max_delay=timedelta(seconds=sc.max_delay_seconds),
+        ),
+        sink=sink,
+        concurrency=sc.concurrency,
+        lease=sc.lease,
+    )
+    service = PublicationService(sessionmaker, publishers=publishers, wake=drainer.wake)
+    media = MediaStore(settings.media.dir, max_file_size=settings.media.max_file_mb * 1024 * 1024)
+    app = App(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        http=http,
+        bot=bot,
+        limits=limits,
+        publishers=publishers,
+        drainer=drainer,
+        service=service,
+        media=media,
+        sinks=sink_list,
+    )
+    if bot is not None:
+        from adapters.telegram.reports import TelegramReporter
+
+        sink.sinks.append(TelegramReporter(bot=bot, settings=settings, service=service))
+    return app
+
+
+async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop`): drain, periodic jobs, Telegram polling or webhook."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await app.sweep_leases()
+    periodic = build_scheduler(app.periodic_jobs())
+    periodic.start()
+    drain_task = asyncio.create_task(app.drainer.run(), name="drain")
+    telegram_task = None
+    if app.bot is not None:
+        telegram_task = asyncio.create_task(run_telegram(app), name="telegram")
+    logger.info(
+        "crosspost running: %s accounts, %s publishers",
+        len(app.settings.accounts),
+        len(app.publishers),
+    )
+    stop_wait = asyncio.create_task(stop.wait())
+    watched = {stop_wait, drain_task} | ({telegram_task} if telegram_task else set())
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    for task in done - {stop_wait}:
+        if task.exception() is not None:
+            logger.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
+    logger.info("stopping: no new claims; waiting for sends in flight")
+    periodic.shutdown(wait=False)
+    if telegram_task is not None:
+        telegram_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await telegram_task
+    await app.drainer.stop(grace=app.settings.scheduler.shutdown_timeout_seconds)
+    with contextlib.suppress(asyncio.CancelledError):
+        await drain_task
+    stop_wait.cancel()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(sig)
+
+
+async def run_telegram(app: App) -> None:
+    """The staff bot and the channel listener (long polling, or the webhook when configured)."""
+    from adapters.telegram.bot import build_dispatcher
+
+    if app.bot is None:
+        return
+    dp = build_dispatcher(
+        settings=app.settings,
+        service=app.service,
+        sessionmaker=app.sessionmaker,
+        media_dir=app.settings.media.dir,
+        clock=app.clock,
+    )
+    webhook = app.settings.telegram.webhook
+    if webhook is None:
+        await dp.start_polling(
+            app.bot, handle_signals=False, allowed_updates=dp.resolve_used_update_types()
+        )
+        return
+    from adapters.telegram.webhook import serve_webhook
+
+    await serve_webhook(app.bot, dp, webhook)
