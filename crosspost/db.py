@@ -9,6 +9,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Connection,
     DateTime,
@@ -185,6 +186,56 @@ class AuditRow(Base):
     publication_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     delivery_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- Telegram staff bot and channel mirror ----------------------------------------------------
+
+
+class TelegramDraftRow(Base):
+    """A post a staff member is composing in the bot (or a time they are typing for a scheduled
+    publication): kept here so a restart mid-dialog loses nothing."""
+
+    __tablename__ = "telegram_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # compose | reschedule
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    spans: Mapped[str] = mapped_column(Text, default="[]")
+    media: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of media items
+    dropped: Mapped[str] = mapped_column(Text, default="[]")  # content kinds that cannot travel
+    accounts: Mapped[str] = mapped_column(Text, default="[]")
+    platforms: Mapped[str] = mapped_column(Text, default="[]")
+    publish_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    publication_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    panel_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TelegramAlbumItemRow(Base):
+    """One item of an album still being gathered (items arrive as separate updates)."""
+
+    __tablename__ = "telegram_album_items"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    media_group_id: Mapped[str] = mapped_column(String(64), index=True)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)  # JSON of the parsed post part
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TelegramSeenRow(Base):
+    """Updates already handled: getUpdates replays until confirmed, webhooks retry on non-2xx."""
+
+    __tablename__ = "telegram_seen"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
