@@ -94,9 +94,16 @@ def no_throttle(kind: str, token: str) -> Throttle:
 class Publisher(Protocol):
     """One account on one platform. Methods raise PublishError subclasses; none retries."""
 
-    platform: Platform
-    account: str
-    capabilities: Capabilities
+    @property
+    def platform(self) -> Platform: ...
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """May depend on the tokens configured (VK photos need a user token)."""
+        ...
 
     async def publish(self, delivery: DeliveryRef, content: Content) -> PublishResult:
         """Post once, tagged with delivery.idempotency_key where the platform takes one.

@@ -1,0 +1,430 @@
+"""The `crosspost` command line. Exit codes: 0 ok, 2 bad usage or config, 1 runtime failure."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import OperationalError
+
+from crosspost.config import Settings, load_settings
+from crosspost.errors import ConfigError, UsageError
+from crosspost.models import (
+    OPEN,
+    Content,
+    DeliveryStatus,
+    MediaItem,
+    NewPublication,
+    Platform,
+    PublicationSource,
+)
+from crosspost.richtext import RichText
+from crosspost.service import PublicationService
+
+T = TypeVar("T")
+
+DEFAULT_CONFIG = Path("crosspost.toml")
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: $CROSSPOST_CONFIG or ./crosspost.toml)."
+    ),
+]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Write a post once in Telegram; publish it on every official account.",
+)
+queue_app = typer.Typer(no_args_is_help=True, help="Look at and act on the publication queue.")
+app.add_typer(queue_app, name="queue")
+
+out = Console()
+err = Console(stderr=True)
+
+
+class Exit(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def config_path(config: Path | None) -> Path:
+    if config is not None:
+        return config
+    env = os.environ.get("CROSSPOST_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def settings_from(config: Path | None) -> Settings:
+    return load_settings(config_path(config))
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiohttp's access log and APScheduler's per-run lines drown the service's own story.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def run_async(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; turn the package's expected failures into one line and an exit code."""
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except (ConfigError, UsageError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except Exit as exc:
+        err.print(exc.message, highlight=False)
+        raise typer.Exit(exc.code) from None
+    except OperationalError as exc:
+        err.print(
+            f"[red]error:[/red] the database cannot be opened or written: {exc.orig} "
+            "(check [database].url and the folder's permissions)",
+            highlight=False,
+        )
+        raise typer.Exit(2) from None
+
+
+def local(dt: datetime, settings: Settings) -> str:
+    return dt.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_at(value: str | None, settings: Settings, now: datetime) -> datetime:
+    """`--at "YYYY-MM-DD HH:MM[:SS]"` in the configured zone → aware UTC. Raises UsageError."""
+    if value is None:
+        return now
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            naive = datetime.strptime(value.strip(), fmt)  # noqa: DTZ007 - zone attached below
+        except ValueError:
+            continue
+        at = naive.replace(tzinfo=settings.tz).astimezone(UTC)
+        if at < now:
+            raise UsageError(
+                f"--at {value!r} is in the past ({settings.telegram.timezone}); "
+                "give a future time or leave --at out to publish now"
+            )
+        return at
+    raise UsageError(f'--at {value!r} is not a time: use "YYYY-MM-DD HH:MM" (local time)')
+
+
+# -- run, migrate, check ----------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Run against the built-in local platform emulators.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the service: the queue drain loop, periodic jobs, the Telegram bot and mirror.
+
+    Without a config file (and with --sandbox) it runs against local emulators of Telegram, VK
+    and OK, so nothing real is touched."""
+    setup_logging(verbose)
+    path = config_path(config)
+    if sandbox or (config is None and not path.exists()):
+        from crosspost.sandbox import run_sandbox
+
+        if not sandbox:
+            err.print(f"No config file at {path}: starting in sandbox mode (local emulators).")
+        run_async(lambda: run_sandbox(out))
+        return
+
+    async def main() -> None:
+        from crosspost.app import build_app, run_service
+
+        settings = load_settings(path)
+        app_ = await build_app(settings)
+        try:
+            await run_service(app_)
+        finally:
+            await app_.close()
+
+    run_async(main)
+
+
+@app.command()
+def migrate(config: ConfigOption = None) -> None:
+    """Create or upgrade the database schema (also done at every start)."""
+
+    async def main() -> None:
+        from crosspost.db import create_engine
+        from crosspost.db import migrate as do_migrate
+
+        settings = settings_from(config)
+        engine = create_engine(settings.database.url)
+        try:
+            await do_migrate(engine)
+        finally:
+            await engine.dispose()
+        out.print(f"Database is up to date: {settings.database.url}")
+
+    run_async(main)
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Check the config and every account's tokens; resume accounts paused for a bad token."""
+
+    async def main() -> None:
+        from crosspost.app import build_app
+
+        settings = settings_from(config)
+        app_ = await build_app(settings)
+        try:
+            results = await app_.check()
+        finally:
+            await app_.close()
+        table = Table("account", "platform", "", "finding")
+        failed = False
+        for (account, platform), lines in results.items():
+            for line in lines:
+                failed = failed or not line.ok
+                mark = "[green]ok[/green]" if line.ok else "[red]FAIL[/red]"
+                table.add_row(account, str(platform), mark, f"{line.code}: {line.detail}")
+        out.print(table)
+        if failed:
+            raise Exit(1, "Some checks failed: fix the tokens above and run `crosspost check`.")
+        out.print("All checks passed.")
+
+    run_async(main)
+
+
+# -- post ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def post(
+    config: ConfigOption = None,
+    account: Annotated[
+        list[str] | None,
+        typer.Option("--account", "-a", help="Account name (repeatable; default: all)."),
+    ] = None,
+    platform: Annotated[
+        list[Platform] | None,
+        typer.Option(
+            "--platform", "-p", help="Platform (repeatable; default: all the account has)."
+        ),
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", "-t", help="The post text.")] = None,
+    text_file: Annotated[
+        Path | None, typer.Option("--text-file", help="Read the text from a UTF-8 file.")
+    ] = None,
+    media: Annotated[
+        list[Path] | None,
+        typer.Option("--media", "-m", help="A photo, video or document (repeatable)."),
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help='Local time "YYYY-MM-DD HH:MM[:SS]"; default now.')
+    ] = None,
+) -> None:
+    """Put a post in the queue for the chosen accounts and platforms."""
+
+    async def main() -> None:
+        from crosspost.app import build_app
+        from crosspost.routing import chosen_targets
+
+        settings = settings_from(config)
+        now = datetime.now(UTC)
+        if text is not None and text_file is not None:
+            raise UsageError("give --text or --text-file, not both")
+        body = text or ""
+        if text_file is not None:
+            try:
+                body = text_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(
+                    f"--text-file {text_file}: cannot read it as UTF-8 ({exc})"
+                ) from None
+        media_paths = media or []
+        if not body.strip() and not media_paths:
+            raise UsageError("nothing to publish: give --text, --text-file or --media")
+        for path in media_paths:
+            if not path.is_file():
+                raise UsageError(f"media file {path} does not exist or is not a file")
+        accounts = account or list(settings.accounts)
+        platforms = platform or sorted(
+            {p for a in accounts if a in settings.accounts for p in settings.accounts[a].platforms}
+        )
+        targets = chosen_targets(settings, accounts, platforms)
+        publish_at = parse_at(at, settings, now)
+        app_ = await build_app(settings, with_telegram=False)
+        try:
+            items: list[MediaItem] = [await app_.media.put_file(p) for p in media_paths]
+            new = NewPublication(
+                content=Content(text=RichText.plain(body), media=tuple(items)),
+                targets=targets,
+                publish_at=publish_at,
+                source=PublicationSource.CLI,
+                author=f"cli:{getpass.getuser()}",
+            )
+            result = await app_.service.submit(new, actor=new.author)
+        finally:
+            await app_.close()
+        where = ", ".join(f"{t.account}/{t.platform}" for t in targets)
+        out.print(
+            f"Queued publication {result.publication_id} for {local(publish_at, settings)} "
+            f"({settings.telegram.timezone}) to {where}; deliveries {list(result.delivery_ids)}"
+        )
+
+    run_async(main)
+
+
+# -- queue --------------------------------------------------------------------------------------
+
+
+@queue_app.command("list")
+def queue_list(
+    config: ConfigOption = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include published, failed, cancelled.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 100,
+) -> None:
+    """List deliveries still waiting (or all with --all)."""
+
+    async def main() -> None:
+        from crosspost.db import create_engine, create_sessionmaker
+        from crosspost.db import migrate as do_migrate
+        from crosspost.queue import DeliveryRepository
+
+        settings = settings_from(config)
+        engine = create_engine(settings.database.url)
+        try:
+            await do_migrate(engine)
+            async with create_sessionmaker(engine)() as session:
+                rows = await DeliveryRepository(session).list_deliveries(
+                    statuses=None if all_ else OPEN, limit=limit
+                )
+        finally:
+            await engine.dispose()
+        table = Table(
+            "id", "pub", "account", "platform", "status", "due (local)", "tries", "url / error"
+        )
+        for d in rows:
+            table.add_row(
+                str(d.delivery_id),
+                str(d.publication_id),
+                d.account,
+                str(d.platform),
+                str(d.status),
+                local(d.due_at, settings),
+                str(d.attempts),
+                d.remote_url or d.last_error or "",
+            )
+        out.print(table if rows else "The queue is empty.")
+
+    run_async(main)
+
+
+def _with_service(
+    config: Path | None, action: Callable[[PublicationService, Settings], Awaitable[str]]
+) -> None:
+    async def main() -> None:
+        from crosspost.db import create_engine, create_sessionmaker
+        from crosspost.db import migrate as do_migrate
+
+        settings = settings_from(config)
+        engine = create_engine(settings.database.url)
+        try:
+            await do_migrate(engine)
+            service = PublicationService(create_sessionmaker(engine), publishers={})
+            message = await action(service, settings)
+        finally:
+            await engine.dispose()
+        out.print(message)
+
+    run_async(main)
+
+
+@queue_app.command("show")
+def queue_show(delivery_id: int, config: ConfigOption = None) -> None:
+    """Show one delivery with its publication and sibling deliveries."""
+
+    async def action(service: PublicationService, settings: Settings) -> str:
+        from crosspost.queue import DeliveryRepository
+
+        async with service.sessionmaker() as session:
+            d = await DeliveryRepository(session).get(delivery_id)
+        if d is None:
+            raise UsageError(f"no delivery {delivery_id}")
+        view = await service.view(d.publication_id)
+        if view is None:
+            raise UsageError(f"no publication {d.publication_id}")
+        lines = [
+            f"publication {view.info.publication_id} ({view.info.source}, by {view.info.author}, "
+            f"version {view.info.version}), due {local(view.info.publish_at, settings)}",
+            "text: " + (view.info.text[:500] or "(none)"),
+        ]
+        for x in view.deliveries:
+            mark = "→" if x.delivery_id == delivery_id else " "
+            lines.append(
+                f"{mark} delivery {x.delivery_id}: {x.account}/{x.platform} {x.status} "
+                f"tries={x.attempts} {x.remote_url or ''} {x.last_error or ''}".rstrip()
+            )
+        return "\n".join(lines)
+
+    _with_service(config, action)
+
+
+@queue_app.command("cancel")
+def queue_cancel(delivery_id: int, config: ConfigOption = None) -> None:
+    """Cancel a delivery (one being sent is cancelled unless the platform already took it)."""
+
+    async def action(service: PublicationService, settings: Settings) -> str:
+        from crosspost.queue import TransitionError
+
+        try:
+            d = await service.cancel_delivery(delivery_id, actor=f"cli:{getpass.getuser()}")
+        except LookupError:
+            raise UsageError(f"no delivery {delivery_id}") from None
+        except TransitionError as exc:
+            raise UsageError(str(exc)) from None
+        if d.status is DeliveryStatus.CANCELLED:
+            return f"Delivery {delivery_id} cancelled."
+        return f"Delivery {delivery_id} is being sent right now; it will be cancelled if it fails."
+
+    _with_service(config, action)
+
+
+@queue_app.command("retry")
+def queue_retry(delivery_id: int, config: ConfigOption = None) -> None:
+    """Send a failed or held delivery again now."""
+
+    async def action(service: PublicationService, settings: Settings) -> str:
+        from crosspost.queue import TransitionError
+
+        try:
+            await service.retry_delivery(delivery_id, actor=f"cli:{getpass.getuser()}")
+        except LookupError:
+            raise UsageError(f"no delivery {delivery_id}") from None
+        except TransitionError as exc:
+            raise UsageError(f"{exc} (only failed or held deliveries can be retried)") from None
+        return f"Delivery {delivery_id} will be sent again now."
+
+    _with_service(config, action)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
