@@ -1,0 +1,552 @@
+"""Publishing to one OK.ru group: mediatopic.post with text, photos, videos and a link block."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from adapters.ok.client import Json, OkClient, token_lapses_at
+from crosspost.errors import (
+    AuthError,
+    NeedsAttentionError,
+    OutcomeUnknownError,
+    PermanentError,
+    PublishError,
+    Reason,
+    TransientError,
+    UnsupportedError,
+)
+from crosspost.models import (
+    Content,
+    DeliveryRef,
+    MediaItem,
+    MediaKind,
+    Notice,
+    Platform,
+    PublishResult,
+    ReconcileOutcome,
+    ReconcileResult,
+    RemotePost,
+)
+from crosspost.publishing import Capabilities, CheckLine
+from crosspost.richtext import RichText, SpanKind, render_plain
+
+logger = logging.getLogger(__name__)
+
+# OK documents no text limit, only error 601; Telegram posts stay far below this.
+OK_TEXT_LIMIT = 10_000
+# After a 601 the text is cut to this and posted once more (platforms.md §3.5).
+FALLBACK_TEXT_LIMIT = 3_000
+OK_VIDEO_MIN_SIZE = 16 * 1024
+OK_VIDEO_MAX_SIZE = 1024 * 1024 * 1024
+PHOTO_KINDS = frozenset({MediaKind.PHOTO})
+VIDEO_KINDS = frozenset({MediaKind.VIDEO, MediaKind.ANIMATION})
+# Permissions a group publisher needs; none is self-service (api-support@ok.ru).
+REQUIRED_PERMISSIONS = (
+    "VALUABLE_ACCESS",
+    "LONG_ACCESS_TOKEN",
+    "GROUP_CONTENT",
+    "PHOTO_CONTENT",
+    "VIDEO_CONTENT",
+)
+# Reconcile looks this far before the attempt started, for clock skew between us and OK.
+RECONCILE_SLACK = timedelta(minutes=2)
+RECONCILE_MATCH_CHARS = 200
+
+OK_CAPABILITIES = Capabilities(
+    max_text_length=OK_TEXT_LIMIT,
+    max_caption_length=OK_TEXT_LIMIT,
+    max_media_per_post=10,
+    max_file_size=OK_VIDEO_MAX_SIZE,
+    media_kinds=PHOTO_KINDS | VIDEO_KINDS,
+    # mediatopic.edit is absent from OK's published method list (see docs/ok.md).
+    can_edit=False,
+    can_delete=True,
+)
+
+
+def topic_url(group_id: str, topic_id: str) -> str:
+    return f"https://ok.ru/group/{group_id}/topic/{topic_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Prepared:
+    text: str
+    link: str | None
+    photos: tuple[MediaItem, ...]
+    videos: tuple[MediaItem, ...]
+    notices: tuple[Notice, ...]
+
+
+class OkPublisher:
+    """One account's OK group. Implements crosspost.publishing.Publisher."""
+
+    platform: ClassVar[Platform] = Platform.OK
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        group_id: str,
+        client: OkClient,
+        capabilities: Capabilities = OK_CAPABILITIES,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.account = account
+        self.group_id = group_id
+        self.client = client
+        self.capabilities = capabilities
+        self._now = now
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def publish(self, delivery: DeliveryRef, content: Content) -> PublishResult:
+        """Upload the media, then post the topic once. Raises TransientError (nothing posted),
+        OutcomeUnknownError (mediatopic.post sent, no answer), PermanentError."""
+        prepared = self._prepare(content, self.capabilities.max_text_length)
+        blocks: list[dict[str, Json]] = []
+        if prepared.photos:
+            tokens = await self._upload_photos(prepared.photos)
+            blocks.append({"type": "photo", "list": [{"id": token} for token in tokens]})
+        for video in prepared.videos:
+            video_id = await self._upload_video(video, prepared.text)
+            blocks.append({"type": "movie", "list": [{"id": video_id}]})
+        if prepared.link:
+            blocks.append({"type": "link", "url": prepared.link})
+        notices = list(prepared.notices)
+        try:
+            topic_id = await self._post(prepared.text, blocks)
+        except PermanentError as exc:
+            if exc.reason is not Reason.TOO_LONG or len(prepared.text) <= FALLBACK_TEXT_LIMIT:
+                raise
+            # 601 means nothing was posted, so one shorter attempt cannot duplicate the topic.
+            logger.warning(
+                "OK text too long delivery=%s account=%s platform=ok: cutting to %d",
+                delivery.delivery_id,
+                self.account,
+                FALLBACK_TEXT_LIMIT,
+            )
+            shorter = self._prepare(content, FALLBACK_TEXT_LIMIT)
+            topic_id = await self._post(shorter.text, blocks)
+            if Notice.TEXT_TRUNCATED not in notices:
+                notices.append(Notice.TEXT_TRUNCATED)
+        logger.info(
+            "OK topic posted delivery=%s account=%s platform=ok topic=%s",
+            delivery.delivery_id,
+            self.account,
+            topic_id,
+        )
+        return PublishResult(remote=self._remote(topic_id), notices=tuple(notices))
+
+    async def _post(self, text: str, media_blocks: Sequence[dict[str, Json]]) -> str:
+        blocks: list[Json] = []
+        if text:
+            blocks.append({"type": "text", "text": text})
+        blocks.extend(media_blocks)
+        if not blocks:
+            raise PermanentError(
+                "nothing to post: no text and no media OK can take",
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.MEDIA_REJECTED,
+            )
+        # Serialised once: the same string is signed and sent (a re-encoding would give 104).
+        attachment = json.dumps(
+            {"media": blocks, "onBehalfOfGroup": "true", "disableComments": "false"},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        result = await self.client.call(
+            "mediatopic.post",
+            {"type": "GROUP_THEME", "gid": self.group_id, "attachment": attachment},
+            idempotent=False,
+        )
+        topic_id = _as_id(result)
+        if topic_id == "0":
+            # apiok.ru: an application not approved for posting gets 0 and no topic.
+            raise NeedsAttentionError(
+                "OK mediatopic.post answered topic id 0: the application may not post",
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.NO_RIGHTS,
+            )
+        if topic_id is None:
+            # OK answered but named no topic: it may or may not exist, like a lost answer.
+            raise OutcomeUnknownError(
+                "OK mediatopic.post answered without a topic id",
+                platform=Platform.OK,
+                account=self.account,
+            )
+        return topic_id
+
+    def _prepare(self, content: Content, limit: int) -> _Prepared:
+        notices: list[Notice] = []
+        photos = tuple(m for m in content.media if not m.missing and m.kind in PHOTO_KINDS)
+        videos = tuple(m for m in content.media if not m.missing and m.kind in VIDEO_KINDS)
+        if any(not m.missing and m.kind not in PHOTO_KINDS | VIDEO_KINDS for m in content.media):
+            notices.append(Notice.MEDIA_DROPPED)
+        missing = any(m.missing for m in content.media)
+        suffix = ""
+        if missing:
+            notices.append(Notice.MEDIA_AS_LINK)
+            if content.original_url and content.original_url not in content.text.text:
+                suffix = f"\n\n{content.original_url}"
+        rendered = render_plain(
+            content.text, limit=max(limit - len(suffix), 1), more_url=content.original_url
+        )
+        if rendered.truncated:
+            notices.append(Notice.TEXT_TRUNCATED)
+        text = (rendered.text.strip() + suffix).strip()
+        link = _main_link(content.text)
+        if link is None and missing and content.original_url:
+            link = content.original_url
+        return _Prepared(
+            text=text, link=link, photos=photos, videos=videos, notices=tuple(notices)
+        )
+
+    async def _upload_photos(self, photos: Sequence[MediaItem]) -> list[str]:
+        answer = _as_dict(
+            await self.client.call(
+                "photosV2.getUploadUrl", {"gid": self.group_id, "count": str(len(photos))}
+            )
+        )
+        upload_url = answer.get("upload_url")
+        photo_ids = answer.get("photo_ids")
+        if not isinstance(upload_url, str) or not isinstance(photo_ids, list):
+            raise self._bad_answer("photosV2.getUploadUrl")
+        if len(photo_ids) != len(photos):
+            raise self._bad_answer("photosV2.getUploadUrl")
+        uploaded = _as_dict(await self.client.upload_photos(upload_url, photos))
+        by_id = _as_dict(uploaded.get("photos"))
+        tokens: list[str] = []
+        for photo_id, photo in zip(photo_ids, photos, strict=True):
+            token = _as_dict(by_id.get(str(photo_id))).get("token")
+            if not isinstance(token, str) or not token:
+                raise PermanentError(
+                    f"OK did not take the photo {photo.file_name!r}",
+                    platform=Platform.OK,
+                    account=self.account,
+                    reason=Reason.MEDIA_REJECTED,
+                )
+            tokens.append(token)
+        return tokens
+
+    async def _upload_video(self, video: MediaItem, text: str) -> str:
+        if video.size > OK_VIDEO_MAX_SIZE:
+            raise PermanentError(
+                f"video {video.file_name!r} is larger than OK's 1 GB",
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.FILE_TOO_BIG,
+            )
+        # 0 is OK's "size not known yet"; it also keeps tiny clips inside the documented range.
+        size = video.size if video.size >= OK_VIDEO_MIN_SIZE else 0
+        answer = _as_dict(
+            await self.client.call(
+                "video.getUploadUrl",
+                {"gid": self.group_id, "file_name": video.file_name, "file_size": str(size)},
+            )
+        )
+        upload_url = answer.get("upload_url")
+        video_id = _as_id(answer.get("video_id"))
+        if not isinstance(upload_url, str) or video_id is None:
+            raise self._bad_answer("video.getUploadUrl")
+        await self.client.upload_video(upload_url, video)
+        # video.update finishes the upload and accepts the terms (apiok.ru video.update).
+        await self.client.call(
+            "video.update", {"vid": video_id, "title": _video_title(text, video)}
+        )
+        return video_id
+
+    # -- edit, delete -------------------------------------------------------------------------
+
+    async def edit(self, remote: RemotePost, content: Content) -> PublishResult:
+        """OK publishes no method to edit a group topic: always raises UnsupportedError."""
+        raise UnsupportedError(
+            "OK has no documented way to edit a group topic",
+            platform=Platform.OK,
+            account=self.account,
+        )
+
+    async def delete(self, remote: RemotePost) -> None:
+        """mediatopic.deleteTopic; a topic that is already gone counts as deleted.
+        Raises UnsupportedError if OK no longer knows the method."""
+        try:
+            result = await self.client.call(
+                "mediatopic.deleteTopic", {"gid": self.group_id, "topic_id": remote.remote_id}
+            )
+        except PermanentError as exc:
+            if exc.reason is Reason.NOT_FOUND:
+                return
+            if exc.code == "3":
+                raise UnsupportedError(
+                    "OK does not offer mediatopic.deleteTopic to this application",
+                    platform=Platform.OK,
+                    account=self.account,
+                    code=exc.code,
+                ) from exc
+            raise
+        if result is False or (isinstance(result, dict) and result.get("success") is False):
+            raise PermanentError(
+                "OK refused to delete the topic",
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.NO_RIGHTS,
+            )
+
+    # -- reconcile ----------------------------------------------------------------------------
+
+    async def reconcile(self, delivery: DeliveryRef, content: Content) -> ReconcileResult:
+        """Look for the topic among the group's topics created since the attempt started
+        (group.getStatTopics, then mediatopic.getByIds for their text) and match by text."""
+        started = delivery.last_attempt_at
+        expected = _normalise(self._prepare(content, self.capabilities.max_text_length).text)
+        if started is None:
+            return _cannot_tell("the attempt time is unknown")
+        if not expected:
+            return _cannot_tell("a post without text cannot be matched")
+        try:
+            candidates = await self._topics_since(started - RECONCILE_SLACK)
+            texts = await self._topic_texts([topic_id for topic_id, _ in candidates])
+        except (TransientError, AuthError):
+            raise
+        except PublishError as exc:
+            return _cannot_tell(f"cannot list the group's topics: {exc.message} [{exc.code}]")
+        for topic_id, _created in candidates:
+            remote_text = texts.get(topic_id)
+            if remote_text is not None and _same_text(remote_text, expected):
+                return ReconcileResult(
+                    outcome=ReconcileOutcome.FOUND, remote=self._remote(topic_id)
+                )
+        if any(topic_id not in texts for topic_id, _ in candidates):
+            return _cannot_tell("some topics of the window could not be read")
+        # The listing is known to be up to date past our attempt only if a later topic shows.
+        if any(created > started for _, created in candidates):
+            return ReconcileResult(
+                outcome=ReconcileOutcome.NOT_FOUND,
+                detail=f"{len(candidates)} topic(s) since the attempt, none matches",
+            )
+        return _cannot_tell("no topic after the attempt is listed yet")
+
+    async def _topics_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        answer = _as_dict(
+            await self.client.call(
+                "group.getStatTopics",
+                {
+                    "gid": self.group_id,
+                    "start_time": str(_ms(since)),
+                    "end_time": str(_ms(self._now() + RECONCILE_SLACK)),
+                    "count": "100",
+                    "fields": "id,created_ms",
+                },
+            )
+        )
+        found: list[tuple[str, datetime]] = []
+        topics = answer.get("topics")
+        for raw in topics if isinstance(topics, list) else []:
+            topic = _as_dict(raw)
+            topic_id = _as_id(topic.get("id"))
+            created = topic.get("created_ms")
+            if topic_id is None or not isinstance(created, int | str):
+                continue
+            created_at = datetime.fromtimestamp(int(created) / 1000, UTC)
+            if created_at >= since:
+                found.append((topic_id, created_at))
+        return found
+
+    async def _topic_texts(self, topic_ids: Sequence[str]) -> dict[str, str]:
+        if not topic_ids:
+            return {}
+        answer = _as_dict(
+            await self.client.call(
+                "mediatopic.getByIds",
+                {"topic_ids": ",".join(topic_ids), "media_limit": "3", "fields": "media_topic.*"},
+            )
+        )
+        texts: dict[str, str] = {}
+        topics = answer.get("media_topics")
+        for raw in topics if isinstance(topics, list) else []:
+            topic = _as_dict(raw)
+            topic_id = _as_id(topic.get("id"))
+            if topic_id is None:
+                continue
+            media = topic.get("media")
+            parts = [
+                str(block.get("text", ""))
+                for block in (_as_dict(m) for m in (media if isinstance(media, list) else []))
+                if block.get("type") == "text"
+            ]
+            texts[topic_id] = "\n".join(parts)
+        return texts
+
+    # -- account ------------------------------------------------------------------------------
+
+    async def subscriber_count(self) -> int:
+        """Group members, from group.getCounters(counterTypes=members)."""
+        answer = _as_dict(
+            await self.client.call(
+                "group.getCounters", {"group_id": self.group_id, "counterTypes": "members"}
+            )
+        )
+        counters = _as_dict(answer.get("counters")) or answer
+        members = counters.get("members")
+        if isinstance(members, int) and not isinstance(members, bool):
+            return members
+        if isinstance(members, str) and members.isdigit():
+            return int(members)
+        raise self._bad_answer("group.getCounters")
+
+    async def touch_session(self) -> None:
+        """Extend the long token to 30 days from now (auth.touchSession): the daily keep-alive.
+        Raises AuthError when the token is already expired or revoked."""
+        await self.client.call("auth.touchSession")
+
+    @property
+    def last_success_at(self) -> datetime | None:
+        """When an API call with this token last succeeded (each success extends it)."""
+        return self.client.last_success_at
+
+    @property
+    def token_lapses_at(self) -> datetime | None:
+        """The earliest moment the token can lapse, judged from this process's calls only."""
+        last = self.client.last_success_at
+        return None if last is None else token_lapses_at(last)
+
+    async def check(self) -> list[CheckLine]:
+        """Token, permissions and group, as CheckLines (codes ok.*; detail in English)."""
+        try:
+            me = _as_dict(await self.client.call("users.getCurrentUser", {"fields": "uid,name"}))
+        except PublishError as exc:
+            return [_token_problem(exc)]
+        lines = [CheckLine(ok=True, code="ok.token.ok", detail=f"token of user {me.get('uid')}")]
+        missing: list[str] = []
+        for permission in REQUIRED_PERMISSIONS:
+            try:
+                granted = await self.client.call(
+                    "users.hasAppPermission", {"ext_perm": permission}
+                )
+            except PublishError as exc:
+                lines.append(_check_failed("ok.permission.unknown", permission, exc))
+                continue
+            if granted is not True and granted != "true":
+                missing.append(permission)
+        lines.extend(
+            CheckLine(
+                ok=False,
+                code="ok.permission.missing",
+                detail=f"{name} not granted: ask api-support@ok.ru",
+            )
+            for name in missing
+        )
+        if not missing:
+            lines.append(CheckLine(ok=True, code="ok.permission.ok", detail="all permissions"))
+        try:
+            members = await self.subscriber_count()
+        except PublishError as exc:
+            code = (
+                "ok.group.not_found"
+                if exc.reason in (Reason.CONFIG, Reason.NOT_FOUND)
+                else ("ok.group.no_rights" if exc.reason is Reason.NO_RIGHTS else "ok.group.error")
+            )
+            lines.append(_check_failed(code, f"group {self.group_id}", exc))
+        else:
+            lines.append(
+                CheckLine(
+                    ok=True, code="ok.group.ok", detail=f"group {self.group_id}: {members} members"
+                )
+            )
+        return lines
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _remote(self, topic_id: str) -> RemotePost:
+        return RemotePost(
+            platform=Platform.OK,
+            account=self.account,
+            remote_id=topic_id,
+            url=topic_url(self.group_id, topic_id),
+        )
+
+    def _bad_answer(self, method: str) -> PublishError:
+        return TransientError(
+            f"OK {method}: unexpected answer",
+            platform=Platform.OK,
+            account=self.account,
+            reason=Reason.PLATFORM_DOWN,
+        )
+
+
+def _token_problem(exc: PublishError) -> CheckLine:
+    if isinstance(exc, AuthError):
+        code = {
+            Reason.SESSION_EXPIRED: "ok.token.expired",
+            Reason.CONFIG: "ok.app.invalid",
+        }.get(exc.reason, "ok.token.invalid")
+    elif exc.code == "104":
+        code = "ok.signature.invalid"
+    elif isinstance(exc, NeedsAttentionError) and exc.reason is Reason.NO_RIGHTS:
+        code = "ok.permission.missing"
+    elif isinstance(exc, NeedsAttentionError):
+        code = "ok.app.blocked"
+    elif isinstance(exc, TransientError):
+        code = "ok.api.unreachable"
+    else:
+        code = "ok.token.invalid"
+    return _check_failed(code, "users.getCurrentUser", exc)
+
+
+def _check_failed(code: str, what: str, exc: PublishError) -> CheckLine:
+    return CheckLine(ok=False, code=code, detail=f"{what}: {exc.message} [{exc.code or '-'}]")
+
+
+def _cannot_tell(detail: str) -> ReconcileResult:
+    return ReconcileResult(outcome=ReconcileOutcome.CANNOT_TELL, detail=detail)
+
+
+def _main_link(text: RichText) -> str | None:
+    urls = {
+        span.url
+        for span in text.spans
+        if span.kind is SpanKind.LINK and span.url and span.url.startswith(("http://", "https://"))
+    }
+    return urls.pop() if len(urls) == 1 else None
+
+
+def _video_title(text: str, video: MediaItem) -> str:
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return (first_line or video.file_name)[:200]
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _normalise(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def _same_text(remote: str, expected_normalised: str) -> bool:
+    remote_normalised = _normalise(remote)
+    return remote_normalised[:RECONCILE_MATCH_CHARS] == expected_normalised[:RECONCILE_MATCH_CHARS]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _as_dict(value: Json) -> Mapping[str, Json]:
+    return value if isinstance(value, dict) else {}
+
+
+def _as_id(value: Json) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
