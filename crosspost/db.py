@@ -238,6 +238,22 @@ class TelegramSeenRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class TelegramReportNoteRow(Base):
+    """Something staff must read in a publication's report besides delivery statuses: a file too
+    big to fetch, content that cannot travel, an adapter notice, an edit or delete result."""
+
+    __tablename__ = "telegram_report_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    publication_id: Mapped[int] = mapped_column(Integer, index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(32), default="")
+    platform: Mapped[str] = mapped_column(String(16), default="")
+    url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -1,4 +1,4 @@
-"""telegram: drafts of the staff bot, album buffer, handled updates
+"""telegram: drafts of the staff bot, album buffer, handled updates, report notes
 
 Revision ID: 0002
 Revises: 0001
@@ -67,8 +67,28 @@ def upgrade() -> None:
     with op.batch_alter_table("telegram_seen", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_telegram_seen_at"), ["at"], unique=False)
 
+    op.create_table(
+        "telegram_report_notes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("publication_id", sa.Integer(), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("account", sa.String(length=32), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("url", sa.String(length=512), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_telegram_report_notes")),
+    )
+    with op.batch_alter_table("telegram_report_notes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_telegram_report_notes_publication_id"), ["publication_id"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("telegram_report_notes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_telegram_report_notes_publication_id"))
+    op.drop_table("telegram_report_notes")
     with op.batch_alter_table("telegram_seen", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_telegram_seen_at"))
     op.drop_table("telegram_seen")
