@@ -8,3 +8,228 @@ from __future__ import annotations
 # Appended to a text cut to a platform's limit, when the full original has a public link.
 READ_MORE = "Читать полностью: {url}"
 ELLIPSIS = "…"
+
+
+# -- Telegram: names ---------------------------------------------------------------------------
+
+PLATFORM_NAMES = {
+    "telegram": "Telegram",
+    "vk": "ВКонтакте",
+    "ok": "Одноклассники",
+    "max": "MAX",
+}
+PLATFORM_BUTTONS = {"telegram": "Telegram", "vk": "VK", "ok": "OK", "max": "MAX"}
+
+# Telegram content that cannot be published on other platforms (Message fields).
+CONTENT_KINDS = {
+    "poll": "опрос",
+    "sticker": "стикер",
+    "voice": "голосовое сообщение",
+    "video_note": "видеосообщение («кружок»)",
+    "location": "геопозиция",
+    "venue": "место на карте",
+    "contact": "контакт",
+    "dice": "анимированный эмодзи (кубик)",
+    "paid_media": "платный контент",
+    "audio": "аудиофайл",
+    "game": "игра",
+    "story": "история",
+    "invoice": "счёт на оплату",
+    "checklist": "чек-лист",
+    "giveaway": "розыгрыш",
+}
+
+# -- Telegram: reasons, in plain words with what to do ------------------------------------------
+
+# Keys are crosspost.errors.Reason values; {platform} is a name from PLATFORM_NAMES.
+REASONS = {
+    "network": "нет связи с {platform} — повторим автоматически",
+    "rate_limited": "{platform} просит подождать (лимит запросов) — повторим автоматически",
+    "platform_down": "{platform} временно не отвечает — повторим автоматически",
+    "token_invalid": "токен {platform} отозван или неверен — обновите токен и выполните "
+    "crosspost check",
+    "session_expired": "сессия {platform} истекла — получите новый токен и выполните "
+    "crosspost check",
+    "no_rights": "у бота или токена нет прав публиковать в {platform} — выдайте права "
+    "администратора и выполните crosspost check",
+    "wrong_token_type": "для этого действия в {platform} нужен другой тип токена — "
+    "проверьте настройки аккаунта",
+    "captcha": "{platform} требует капчу — войдите в аккаунт вручную и повторите",
+    "too_long": "текст слишком длинный для {platform} — сократите его и опубликуйте снова",
+    "media_rejected": "{platform} не принял файл — проверьте формат и опубликуйте снова",
+    "file_too_big": "файл слишком большой для {platform} — уменьшите его и опубликуйте снова",
+    "links_forbidden": "{platform} не пропускает ссылки в этом посте — уберите ссылку",
+    "post_limit": "исчерпан дневной лимит публикаций в {platform} — повторите завтра",
+    "blocked": "аккаунт в {platform} заблокирован — обратитесь в поддержку платформы",
+    "bad_request": "{platform} отклонил публикацию — проверьте текст и файлы",
+    "not_found": "пост или сообщество в {platform} не найдено — проверьте настройки",
+    "unsupported": "{platform} не поддерживает такое действие",
+    "config": "ошибка в настройках {platform} — исправьте конфигурацию и выполните "
+    "crosspost check",
+    "outcome_unknown": "{platform} не ответил, дошёл ли пост — проверяем, чтобы не "
+    "опубликовать дважды",
+    "unknown": "неизвестная ошибка {platform} — подробности в журнале сервиса",
+}
+REASON_FALLBACK = REASONS["unknown"]
+
+NOTICES = {
+    "text_truncated": "текст сокращён до лимита платформы, добавлена ссылка на оригинал",
+    "media_as_link": "файл не удалось приложить — вместо него ссылка на оригинал",
+    "vk_photos_need_user_token": "фото не загружены: для фото в VK нужен токен пользователя",
+    "media_split": "файлов больше, чем помещается в один пост — остальные во втором посте",
+    "media_dropped": "часть файлов платформа не принимает — они пропущены",
+    "caption_split": "длинная подпись: сначала файлы, затем текст отдельным сообщением",
+    "edit_unsupported": "платформа не даёт изменять посты",
+}
+
+# -- Telegram: the report of a publication in the staff chat ----------------------------------
+
+REPORT_TITLE = "📰 Публикация №{id}"
+REPORT_SOURCE_CHANNEL = "из канала: {url}"
+REPORT_SOURCE_BOT = "из бота, автор {author}"
+REPORT_SOURCE_OTHER = "источник: {source}"
+REPORT_SCHEDULED_FOR = "🕒 Запланировано на {at}"
+REPORT_VERSION = "версия {version}"
+REPORT_DELETED = "🗑 Удалена {at}"
+REPORT_LINE = "{status} {account} · {platform}: {detail}"
+REPORT_PUBLISHED = "✅"
+REPORT_PENDING = "⏳"
+REPORT_SCHEDULED = "🕒"
+REPORT_RETRYING = "🔁"
+REPORT_FAILED = "❌"
+REPORT_PAUSED = "⏸"
+REPORT_UNCERTAIN = "❓"
+REPORT_HELD = "✋"
+REPORT_CANCELLED = "🚫"
+REPORT_DETAIL_PENDING = "публикуется"
+REPORT_DETAIL_SCHEDULED = "в {at}"
+REPORT_DETAIL_RETRY = "повтор в {at}: {reason}"
+REPORT_DETAIL_PUBLISHED_NO_LINK = "опубликовано"
+REPORT_DETAIL_UNCERTAIN = "нет ответа от платформы — проверяем, дошёл ли пост"
+REPORT_DETAIL_HELD = (
+    "не удалось понять, опубликован ли пост — проверьте вручную и нажмите «Повторить» "
+    "или «Отменить» (crosspost queue)"
+)
+REPORT_DETAIL_CANCELLED = "отменено"
+REPORT_DETAIL_PAUSED = "аккаунт приостановлен: {reason}"
+REPORT_NOTICE = "ℹ️ {account} · {platform}: {notice}"
+REPORT_NOTES_TITLE = "Важно:"
+REPORT_NOTE_FILE_TOO_BIG = (
+    "⚠️ Файл «{name}» больше 20 МБ: бот не может его скачать. Текст опубликован со ссылкой "
+    "на оригинал; при необходимости приложите файл вручную."
+)
+REPORT_NOTE_DROPPED_TEXT_ONLY = (
+    "⚠️ {kinds} не переносится в {platforms}: там опубликован только текст."
+)
+REPORT_NOTE_EDIT_DONE = "✏️ {account} · {platform}: изменено (версия {version})"
+REPORT_NOTE_EDIT_UNSUPPORTED = (
+    "✋ {account} · {platform}: изменить нельзя — исправьте вручную: {url}"
+)
+REPORT_NOTE_EDIT_FAILED = "❌ {account} · {platform}: изменить не удалось — {reason}"
+REPORT_NOTE_DELETE_DONE = "🗑 {account} · {platform}: удалено"
+REPORT_NOTE_DELETE_UNSUPPORTED = (
+    "✋ {account} · {platform}: удалить нельзя — удалите вручную: {url}"
+)
+REPORT_NOTE_DELETE_FAILED = "❌ {account} · {platform}: удалить не удалось — {reason}"
+REPORT_HINT_DELETE = "Чтобы удалить все копии, ответьте на это сообщение словом «удалить»."
+REPORT_NO_LINK = "(ссылки нет)"
+
+# A channel post nothing of which can travel: there is no publication to report on.
+CHANNEL_NOTHING_TO_MIRROR = (
+    "⚠️ Пост в канале «{channel}» ({url}) — {kinds}: это не переносится в {platforms}, "
+    "там ничего не опубликовано."
+)
+
+# -- Telegram: the staff bot dialog -----------------------------------------------------------
+
+BOT_NOT_STAFF = (
+    "Здравствуйте! Этот бот публикует новости администрации и доступен только сотрудникам "
+    "пресс-службы. Если вы сотрудник, попросите администратора добавить ваш "
+    "Telegram ID: {user_id}."
+)
+BOT_HELP = (
+    "Как опубликовать пост:\n"
+    "1. Пришлите сюда текст, фото или видео (или перешлите пост из канала).\n"
+    "2. Выберите аккаунты и платформы кнопками под предпросмотром.\n"
+    "3. Нажмите «Опубликовать сейчас» или «Запланировать» и напишите время.\n\n"
+    "Время можно писать так: «01.12 10:00», «1 декабря 10:00», «завтра 9:30», "
+    "«через 2 часа», «10:00». Время местное ({zone}).\n\n"
+    "Команды:\n"
+    "/queue — что запланировано (отменить, перенести)\n"
+    "/status — состояние аккаунтов\n"
+    "/delete <ссылка на пост> — удалить пост со всех платформ\n"
+    "/help — эта справка\n\n"
+    "Посты из каналов администрации копируются автоматически. Отчёты приходят в чат "
+    "пресс-службы; чтобы удалить пост, ответьте на отчёт словом «удалить»."
+)
+BOT_PREVIEW_TITLE = "Предпросмотр — {platform}:"
+BOT_PREVIEW_MEDIA = "📎 Файлов: {count}"
+BOT_PREVIEW_EMPTY_TEXT = "(без текста)"
+BOT_PANEL = (
+    "Куда публикуем?\nАккаунты: {accounts}\nПлатформы: {platforms}\n\n"
+    "Выберите кнопками и нажмите «Опубликовать сейчас» или «Запланировать»."
+)
+BOT_PANEL_NOTHING_CHOSEN = "не выбрано"
+BOT_BUTTON_ALL_ACCOUNTS = "все"
+BOT_BUTTON_CHECKED = "✅ {label}"
+BOT_BUTTON_UNCHECKED = "▫️ {label}"
+BOT_BUTTON_PUBLISH_NOW = "Опубликовать сейчас"
+BOT_BUTTON_SCHEDULE = "Запланировать"
+BOT_BUTTON_CANCEL = "Отмена"
+BOT_BUTTON_CONFIRM_TIME = "Подтвердить"
+BOT_BUTTON_OTHER_TIME = "Другое время"
+BOT_NEED_TARGETS = "Выберите хотя бы один аккаунт и одну платформу."
+BOT_TARGETS_INVALID = "Такой комбинации аккаунтов и платформ нет: {detail}"
+BOT_ASK_TIME = (
+    "Когда опубликовать? Напишите местное время ({zone}), например: «01.12 10:00», "
+    "«1 декабря 10:00», «завтра 9:30», «через 2 часа»."
+)
+BOT_CONFIRM_TIME = "Опубликовать {at} (местное время)? Нажмите «Подтвердить»."
+BOT_TIME_PAST = "Время {at} уже прошло. Напишите время в будущем."
+BOT_TIME_UNPARSEABLE = (
+    "Не понял время «{typed}». Напишите, например: «01.12 10:00», «1 декабря 10:00», "
+    "«завтра 9:30» или «через 2 часа»."
+)
+BOT_SUBMITTED_NOW = "Принято: публикация №{id} отправляется. Отчёт будет в чате пресс-службы."
+BOT_SUBMITTED_AT = "Принято: публикация №{id} запланирована на {at}."
+BOT_CANCELLED = "Черновик отменён, ничего не опубликовано."
+BOT_STALE_BUTTON = "Эта кнопка устарела. Пришлите пост заново."
+BOT_NOT_YOURS = "Это не ваш черновик."
+BOT_DONE = "Готово."
+BOT_UNSUPPORTED_CONTENT = (
+    "Такое сообщение нельзя опубликовать: {kinds} не переносится на другие платформы. "
+    "Пришлите текст, фото, видео, GIF или документ."
+)
+BOT_UNSUPPORTED_WITH_TEXT = (
+    "⚠️ {kinds} не переносится на другие платформы: будет опубликован только текст."
+)
+BOT_FILE_TOO_BIG = (
+    "⚠️ Файл «{name}» больше 20 МБ: бот не может его скачать. Будет опубликован текст со "
+    "ссылкой на оригинал, если она есть; иначе приложите файл поменьше."
+)
+BOT_ALBUM_PART = "Альбом получен, файлов: {count}."
+BOT_QUEUE_EMPTY = "Запланированных публикаций нет."
+BOT_QUEUE_ITEM = "№{id} — {at}\n{targets}\n{text}"
+BOT_BUTTON_QUEUE_CANCEL = "Отменить №{id}"
+BOT_BUTTON_QUEUE_RESCHEDULE = "Перенести №{id}"
+BOT_QUEUE_CANCELLED = "Публикация №{id} отменена."
+BOT_QUEUE_ASK_TIME = "На какое время перенести публикацию №{id}? Напишите местное время."
+BOT_QUEUE_RESCHEDULED = "Публикация №{id} перенесена на {at}."
+BOT_QUEUE_NOTHING_TO_MOVE = "Публикация №{id} уже отправлена или отменена — переносить нечего."
+BOT_STATUS_TITLE = "Состояние аккаунтов:"
+BOT_STATUS_LINE = "{state} {account} · {platform}\n    успех: {success}\n    ошибка: {error}"
+BOT_STATUS_OK = "🟢"
+BOT_STATUS_ERROR = "🟡"
+BOT_STATUS_PAUSED = "⏸ приостановлен"
+BOT_STATUS_NEVER = "ещё не было"
+BOT_STATUS_NONE = "нет"
+BOT_DELETE_USAGE = "Напишите /delete и ссылку на пост, например: /delete https://t.me/channel/123"
+BOT_DELETE_NOT_FOUND = "Не нашёл публикацию по этой ссылке."
+BOT_DELETE_CONFIRM = "Удалить публикацию №{id} со всех платформ ({targets})? Это нельзя отменить."
+BOT_BUTTON_DELETE_CONFIRM = "Да, удалить"
+BOT_BUTTON_DELETE_KEEP = "Нет, оставить"
+BOT_DELETE_KEPT = "Хорошо, ничего не удаляю."
+BOT_DELETE_DONE = "Публикация №{id} удалена. Подробности — в отчёте."
+BOT_DELETE_ALREADY = "Публикация №{id} уже удалена."
+# Words a reply to a report may say to delete the post.
+DELETE_WORDS = frozenset({"удалить", "удали", "удаление"})
