@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -18,6 +19,7 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
 from crosspost.config import Settings, load_settings
+from crosspost.db import sqlite_path
 from crosspost.errors import ConfigError, UsageError
 from crosspost.models import (
     OPEN,
@@ -86,16 +88,16 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except (ConfigError, UsageError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exit as exc:
-        err.print(exc.message, highlight=False)
+        typer.echo(exc.message, err=True)
         raise typer.Exit(exc.code) from None
     except OperationalError as exc:
-        err.print(
-            f"[red]error:[/red] the database cannot be opened or written: {exc.orig} "
+        typer.echo(
+            f"error: the database cannot be opened or written: {exc.orig} "
             "(check [database].url and the folder's permissions)",
-            highlight=False,
+            err=True,
         )
         raise typer.Exit(2) from None
 
@@ -239,7 +241,7 @@ def post(
     """Put a post in the queue for the chosen accounts and platforms."""
 
     async def main() -> None:
-        from crosspost.app import build_app
+        from crosspost.media import MediaStore
         from crosspost.routing import chosen_targets
 
         settings = settings_from(config)
@@ -261,14 +263,20 @@ def post(
             if not path.is_file():
                 raise UsageError(f"media file {path} does not exist or is not a file")
         accounts = account or list(settings.accounts)
+        for name in accounts:
+            if name not in settings.accounts:
+                known = ", ".join(settings.accounts)
+                raise UsageError(f"unknown account {name!r} (known: {known})")
         platforms = platform or sorted(
             {p for a in accounts if a in settings.accounts for p in settings.accounts[a].platforms}
         )
         targets = chosen_targets(settings, accounts, platforms)
         publish_at = parse_at(at, settings, now)
-        app_ = await build_app(settings, with_telegram=False)
-        try:
-            items: list[MediaItem] = [await app_.media.put_file(p) for p in media_paths]
+        store = MediaStore(
+            settings.media.dir, max_file_size=settings.media.max_file_mb * 1024 * 1024
+        )
+        async with open_service(settings) as service:
+            items: list[MediaItem] = [await store.put_file(p) for p in media_paths]
             new = NewPublication(
                 content=Content(text=RichText.plain(body), media=tuple(items)),
                 targets=targets,
@@ -276,9 +284,7 @@ def post(
                 source=PublicationSource.CLI,
                 author=f"cli:{getpass.getuser()}",
             )
-            result = await app_.service.submit(new, actor=new.author)
-        finally:
-            await app_.close()
+            result = await service.submit(new, actor=new.author)
         where = ", ".join(f"{t.account}/{t.platform}" for t in targets)
         out.print(
             f"Queued publication {result.publication_id} for {local(publish_at, settings)} "
@@ -335,21 +341,34 @@ def queue_list(
     run_async(main)
 
 
+@contextlib.asynccontextmanager
+async def open_service(settings: Settings) -> AsyncIterator[PublicationService]:
+    """The queue without publishers: for commands that only read or change the queue."""
+    from crosspost.db import create_engine, create_sessionmaker
+    from crosspost.db import migrate as do_migrate
+
+    path = sqlite_path(settings.database.url)
+    if path is not None:
+        probe = path if path.exists() else path.parent
+        if not os.access(probe, os.W_OK):
+            raise UsageError(
+                f"database {path} is not writable: check [database].url and the permissions"
+            )
+    engine = create_engine(settings.database.url)
+    try:
+        await do_migrate(engine)
+        yield PublicationService(create_sessionmaker(engine), publishers={})
+    finally:
+        await engine.dispose()
+
+
 def _with_service(
     config: Path | None, action: Callable[[PublicationService, Settings], Awaitable[str]]
 ) -> None:
     async def main() -> None:
-        from crosspost.db import create_engine, create_sessionmaker
-        from crosspost.db import migrate as do_migrate
-
         settings = settings_from(config)
-        engine = create_engine(settings.database.url)
-        try:
-            await do_migrate(engine)
-            service = PublicationService(create_sessionmaker(engine), publishers={})
+        async with open_service(settings) as service:
             message = await action(service, settings)
-        finally:
-            await engine.dispose()
         out.print(message)
 
     run_async(main)

@@ -138,7 +138,7 @@ class AccountConfig(_Model):
                 raise ValueError("mirror lists platforms other than telegram (the source)")
             if self.platform_config(platform) is None:
                 raise ValueError(
-                    f"mirror names {platform!r} but the account has no [{platform}] settings"
+                    f"mirror names {str(platform)!r} but the account has no [{platform}] settings"
                 )
         return self
 
