@@ -30,7 +30,8 @@ def test_example_config_is_valid_and_has_both_accounts() -> None:
     assert set(settings.accounts) == {"administration", "head"}
     adm = settings.accounts["administration"]
     assert adm.mirror == [Platform.VK, Platform.OK]
-    assert adm.vk is not None and adm.vk.user_token is not None
+    assert adm.vk is not None
+    assert adm.vk.user_token is not None
     assert adm.vk.user_token.get_secret_value() == "vk1.a.user"
     assert "vk1.a.user" not in repr(settings)  # secrets never print
 
