@@ -213,8 +213,9 @@ class OkClient:
                     body = await response.read()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 # Nothing is published before the topic is posted: an upload is safe to redo.
+                # Not chained: aiohttp's text can carry the upload URL and its upload token.
                 logger.warning("OK %s failed (%s)", what, type(exc).__name__)
-                raise self._not_sent(what) from exc
+                raise self._not_sent(what) from None
         logger.info(
             "OK %s: HTTP %s, %d file(s), %d bytes in %.2f s",
             what,
