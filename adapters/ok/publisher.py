@@ -448,11 +448,11 @@ class OkPublisher:
         try:
             members = await self.subscriber_count()
         except PublishError as exc:
-            code = (
-                "ok.group.not_found"
-                if exc.reason in (Reason.CONFIG, Reason.NOT_FOUND)
-                else ("ok.group.no_rights" if exc.reason is Reason.NO_RIGHTS else "ok.group.error")
-            )
+            code = {
+                Reason.CONFIG: "ok.group.not_found",
+                Reason.NOT_FOUND: "ok.group.not_found",
+                Reason.NO_RIGHTS: "ok.group.no_rights",
+            }.get(exc.reason, "ok.group.error")
             lines.append(_check_failed(code, f"group {self.group_id}", exc))
         else:
             lines.append(
