@@ -534,9 +534,18 @@ def _telegram_spans(rt: RichText) -> list[Span]:
         if all(span.start >= kept.end or span.end <= kept.start for kept in exclusive):
             exclusive.append(span)
     code = [s for s in exclusive if s.kind in (SpanKind.CODE, SpanKind.PRE)]
-    formatting = [
-        piece for span in spans if span.kind in _FORMATTING for piece in _subtract(span, code)
-    ]
+    formatting: list[Span] = []
+    for span in spans:
+        if span.kind not in _FORMATTING:
+            continue
+        # Overlapping spans of one kind are one span: no <b> inside <b>.
+        same = [i for i, kept in enumerate(formatting) if kept.kind is span.kind]
+        if same and span.start <= formatting[same[-1]].end:
+            last = formatting[same[-1]]
+            formatting[same[-1]] = replace(last, end=max(last.end, span.end))
+        else:
+            formatting.append(span)
+    formatting = [piece for span in formatting for piece in _subtract(span, code)]
     return sorted({*quotes, *exclusive, *formatting}, key=_span_key)
 
 

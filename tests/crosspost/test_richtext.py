@@ -171,6 +171,11 @@ class TelegramHtmlChecker(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         assert tag in ALLOWED_TAGS, tag
+        open_tags = [name for name, _, _ in self.stack]
+        # Telegram: code and pre contain nothing, links and quotes do not nest.
+        assert not ({"code", "pre"} & set(open_tags)) or (tag == "code" and open_tags[-1] == "pre")
+        assert tag not in ("a", "code", "pre") or not {"a"} & set(open_tags)
+        assert tag != "blockquote" or "blockquote" not in open_tags
         attributes = dict(attrs)
         if tag == "a":
             assert attributes.get("href"), attrs
@@ -437,6 +442,19 @@ def test_quotes_stay_outermost_and_in_one_piece() -> None:
     assert render_telegram_html(rt).text == "<b>ab</b><blockquote><b>cd</b>ef</blockquote>"
 
 
+def test_overlapping_and_nested_quotes_become_one_quote() -> None:
+    text = "первая строка\nвторая\nтретья"
+    entities = [
+        {"type": "blockquote", "offset": 0, "length": 20},
+        {"type": "expandable_blockquote", "offset": 14, "length": 13},
+        {"type": "blockquote", "offset": 2, "length": 3},
+    ]
+
+    markup = render_telegram_html(from_telegram(text, entities)).text
+
+    assert markup == f"<blockquote>{text}</blockquote>"
+
+
 def test_pre_with_language_and_nothing_inside_code() -> None:
     rt = RichText(
         text="x = 1; y",
@@ -499,6 +517,28 @@ def test_hard_cut_keeps_flags_whole() -> None:
     cut, _ = truncate(rt, 5)
 
     assert cut.text == "🇷🇺" * 2
+
+
+def test_hard_cut_does_not_break_a_bare_url() -> None:
+    url = "https://spassk-d.ru/" + "новости/" * 25
+    text = f"Новость: {url}"
+    rt = from_telegram(text, [{"type": "url", "offset": 9, "length": utf16_len(url)}])
+
+    assert render_plain(rt, limit=101).text == "Новость:…"
+    assert render_telegram_html(rt, limit=101).text == "Новость:…"
+
+
+def test_same_kind_overlaps_merge_into_one_tag() -> None:
+    rt = RichText(
+        text="abcdef",
+        spans=(
+            Span(kind=SpanKind.BOLD, start=0, end=4),
+            Span(kind=SpanKind.BOLD, start=2, end=6),
+            Span(kind=SpanKind.ITALIC, start=1, end=3),
+        ),
+    )
+
+    assert render_telegram_html(rt).text == "<b>a<i>bc</i>def</b>"
 
 
 def test_html_limit_counts_visible_utf16_units() -> None:
