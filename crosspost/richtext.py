@@ -240,6 +240,8 @@ _CLOSERS = frozenset("\"'»”’)]")
 _MIN_KEEP_SENTENCE = 0.5
 _MIN_KEEP_WORD = 0.5
 _MAX_CLUSTER_BACKOFF = 32
+# Left dangling at a mid-sentence cut, these read as an error before the ellipsis.
+_DANGLING = " \t\n\r,;:-–—"
 
 
 def _is_extender(char: str) -> bool:
@@ -314,7 +316,7 @@ def _sentence_cut(text: str, fit: int) -> int | None:
 
 def _word_cut(text: str, fit: int) -> int | None:
     for position in range(fit, 0, -1):
-        if position == len(text) or text[position].isspace():
+        if position == len(text) or text[position].isspace() or text[position] in ",;:":
             return position
     return None
 
@@ -330,8 +332,8 @@ def _atomic_cut(rt: RichText, cut: int) -> int:
     return cut
 
 
-def _clip(rt: RichText, cut: int) -> RichText:
-    text = rt.text[:cut].rstrip()
+def _clip(rt: RichText, cut: int, *, dangling: str | None = None) -> RichText:
+    text = rt.text[:cut].rstrip(dangling)
     spans = (
         Span(
             kind=span.kind,
@@ -363,11 +365,12 @@ def truncate(
     text = rt.text
     fit = _fitting_prefix(text, budget, measure)
     cut = _sentence_cut(text, fit)
-    if cut is None or cut < fit * _MIN_KEEP_SENTENCE:
-        cut = _word_cut(text, fit)
-        if cut is None or cut < fit * _MIN_KEEP_WORD:
-            cut = _cluster_cut(text, _atomic_cut(rt, fit))
-    return _clip(rt, cut), True
+    if cut is not None and cut >= fit * _MIN_KEEP_SENTENCE:
+        return _clip(rt, cut), True
+    cut = _word_cut(text, fit)
+    if cut is None or cut < fit * _MIN_KEEP_WORD:
+        cut = _cluster_cut(text, _atomic_cut(rt, fit))
+    return _clip(rt, cut, dangling=_DANGLING), True
 
 
 # --- plain text (VK, OK) ----------------------------------------------------------------------
@@ -426,6 +429,8 @@ def _suffixes(more_url: str | None) -> list[str]:
 def _join(body: str, tail: str) -> str:
     if not body:
         return tail.lstrip()
+    if tail.lstrip() == texts.ELLIPSIS and body.endswith(texts.ELLIPSIS):
+        return body
     if tail.startswith(" ") and body[-1] not in _SENTENCE_END:
         # "…слово…" reads better than "…слово …"; after a sentence end keep the space.
         return body + tail[1:]

@@ -500,6 +500,11 @@ def test_cut_at_a_word_when_no_sentence_ends_in_reach() -> None:
     assert rendered == Rendered(text="Слово Слово Слово…", truncated=True)
 
 
+def test_no_dangling_comma_or_double_ellipsis() -> None:
+    assert render_plain(RichText.plain("Раз, два, три, четыре"), limit=10).text == "Раз, два…"
+    assert render_plain(RichText.plain("Раз… Два три четыре"), limit=8).text == "Раз…"
+
+
 def test_hard_cut_never_splits_an_emoji_sequence() -> None:
     family = "👨‍👩‍👧"
     rt = RichText.plain(family * 10)
@@ -524,8 +529,8 @@ def test_hard_cut_does_not_break_a_bare_url() -> None:
     text = f"Новость: {url}"
     rt = from_telegram(text, [{"type": "url", "offset": 9, "length": utf16_len(url)}])
 
-    assert render_plain(rt, limit=101).text == "Новость:…"
-    assert render_telegram_html(rt, limit=101).text == "Новость:…"
+    assert render_plain(rt, limit=101).text == "Новость…"
+    assert render_telegram_html(rt, limit=101).text == "Новость…"
 
 
 def test_same_kind_overlaps_merge_into_one_tag() -> None:
