@@ -1,0 +1,82 @@
+"""The aiogram Dispatcher: channel mirror and staff dialog, wired to the publication service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from aiogram import Bot, Dispatcher
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.telegram.compose import StaffDialog
+from adapters.telegram.mirror import ALBUM_DEBOUNCE, ChannelMirror
+from crosspost.config import Settings
+from crosspost.service import PublicationService
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = (
+    ("queue", "Запланированные публикации"),
+    ("status", "Состояние аккаунтов"),
+    ("delete", "Удалить пост по ссылке"),
+    ("help", "Справка"),
+)
+
+
+def build_dispatcher(
+    *,
+    settings: Settings,
+    service: PublicationService,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    media_dir: Path,
+    clock: Callable[[], datetime],
+    album_debounce: timedelta = ALBUM_DEBOUNCE,
+) -> Dispatcher:
+    """The dispatcher for polling or the webhook. Its startup re-arms albums buffered before a
+    restart; its shutdown stops their timers (the items stay in the database)."""
+    media_dir.mkdir(parents=True, exist_ok=True)
+    mirror = ChannelMirror(
+        settings=settings,
+        service=service,
+        sessionmaker=sessionmaker,
+        media_dir=media_dir,
+        clock=clock,
+        album_debounce=album_debounce,
+    )
+    dialog = StaffDialog(
+        settings=settings,
+        service=service,
+        sessionmaker=sessionmaker,
+        media_dir=media_dir,
+        clock=clock,
+    )
+    dialog.albums.debounce = album_debounce.total_seconds()
+    dp = Dispatcher(name="crosspost")
+    dp["mirror"] = mirror
+    dp["dialog"] = dialog
+    dp.include_router(mirror.router)
+    dp.include_router(dialog.router)
+
+    async def on_startup(bot: Bot) -> None:
+        restored = await mirror.albums.restore(bot) + await dialog.albums.restore(bot)
+        if restored:
+            logger.info("re-armed %s album(s) buffered before the restart", restored)
+        try:
+            await bot.set_my_commands(
+                [BotCommand(command=c, description=d) for c, d in COMMANDS],
+                scope=BotCommandScopeAllPrivateChats(),
+            )
+        except TelegramAPIError as exc:
+            logger.warning("setMyCommands failed: %s", exc.message)
+
+    async def on_shutdown() -> None:
+        await mirror.albums.close()
+        await dialog.albums.close()
+
+    dp.startup.register(on_startup)
+    dp.shutdown.register(on_shutdown)
+    return dp
