@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 # Connecting should be quick; reading may legitimately wait for VK to process an upload.
 CONNECT_TIMEOUT_SECONDS = 10.0
+# An upload that sends slower than this is treated as stalled (bounds the whole upload).
+MIN_UPLOAD_BYTES_PER_SECOND = 64 * 1024
 
 
 class VkTokenKind(StrEnum):
@@ -109,6 +111,7 @@ class VkClient:
             sock_connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds),
             sock_read=timeout_seconds,
         )
+        self._timeout_seconds = timeout_seconds
         self._throttle = throttle
         self._account = account
 
@@ -159,7 +162,14 @@ class VkClient:
             form = aiohttp.FormData()
             form.add_field(field, fileobj, filename=item.file_name, content_type=item.mime_type)
             async with self._throttle(token.kind.value, token.value):
-                body = await self._post(what, url, form, unsafe=False, secrets=(token.value,))
+                body = await self._post(
+                    what,
+                    url,
+                    form,
+                    unsafe=False,
+                    secrets=(token.value,),
+                    total=self._timeout_seconds + item.size / MIN_UPLOAD_BYTES_PER_SECOND,
+                )
         finally:
             await asyncio.to_thread(fileobj.close)
         if not isinstance(body, dict):
@@ -174,9 +184,18 @@ class VkClient:
         *,
         unsafe: bool,
         secrets: tuple[str, ...],
+        total: float | None = None,
     ) -> Any:
+        timeout = self._timeout
+        if total is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=total,
+                connect=timeout.connect,
+                sock_connect=timeout.sock_connect,
+                sock_read=timeout.sock_read,
+            )
         try:
-            async with self._http.post(url, data=data, timeout=self._timeout) as resp:
+            async with self._http.post(url, data=data, timeout=timeout) as resp:
                 if resp.status != 200:
                     logger.warning(
                         "vk method=%s account=%s http_status=%s",
@@ -364,8 +383,17 @@ class VkClient:
         )
         return VkTokenPermissions(mask=mask, names=names)
 
-    async def account_get_app_permissions(self, token: VkToken) -> int:
-        response = await self.call("account.getAppPermissions", {}, token)
+    async def users_get_self(self, token: VkToken) -> int:
+        """The id of the user a user token belongs to (users.get without ids)."""
+        response = await self.call("users.get", {}, token)
+        user_id = _get_int(response[0], "id") if isinstance(response, list) and response else None
+        if user_id is None:
+            raise self._shape("users.get")
+        return user_id
+
+    async def account_get_app_permissions(self, token: VkToken, *, user_id: int) -> int:
+        """The user token's rights as a bit mask (photos=4, video=16, wall=8192, ...)."""
+        response = await self.call("account.getAppPermissions", {"user_id": user_id}, token)
         if not isinstance(response, int):
             raise self._shape("account.getAppPermissions")
         return response

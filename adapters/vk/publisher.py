@@ -484,7 +484,8 @@ class VkPublisher:
         if self._user is None:
             return []
         try:
-            mask = await self._client.account_get_app_permissions(self._user)
+            user_id = await self._client.users_get_self(self._user)
+            mask = await self._client.account_get_app_permissions(self._user, user_id=user_id)
             group = await self._client.groups_get_by_id(self._user, group_id=self.group_id)
         except PublishError as exc:
             return [_token_failure("vk.user_token", exc)]

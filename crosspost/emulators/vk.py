@@ -213,6 +213,7 @@ class VkEmulator:
             "groups.getById": self._groups_get_by_id,
             "groups.getTokenPermissions": self._groups_get_token_permissions,
             "account.getAppPermissions": self._account_get_app_permissions,
+            "users.get": self._users_get,
         }
         self.reset()
 
@@ -241,6 +242,8 @@ class VkEmulator:
 
     def reset(self) -> None:
         """Forget every group, token, post, upload, fault and recorded call."""
+        if hasattr(self, "_release"):
+            self._release.set()  # let any hanging request finish before state is replaced
         self.groups: dict[int, EmuGroup] = {}
         self.tokens: dict[str, EmuToken] = {}
         self.posts: dict[int, dict[int, EmuPost]] = {}  # owner_id -> post_id -> post
@@ -823,7 +826,25 @@ class VkEmulator:
         self, params: dict[str, str], _: str, token: EmuToken
     ) -> object:
         self._user_only(token)
+        (user_id,) = self._require(params, "user_id")
+        if self._int(user_id, "user_id") != token.user_id:
+            raise VkApiError(15, "Access denied: another user's settings")
         return sum(USER_SCOPE_BITS.get(scope, 0) for scope in token.scopes)
+
+    async def _users_get(self, params: dict[str, str], _: str, token: EmuToken) -> object:
+        if params.get("user_ids"):
+            raise VkApiError(100, f"{ERROR_MESSAGES[100]}: only the token's own user is emulated")
+        if token.kind is TokenKind.COMMUNITY:
+            return []
+        return [
+            {
+                "id": token.user_id,
+                "first_name": "Админ",
+                "last_name": f"Номер{token.user_id}",
+                "can_access_closed": True,
+                "is_closed": False,
+            }
+        ]
 
     # --- upload servers ----------------------------------------------------------------
 

@@ -186,6 +186,7 @@ async def test_token_permissions_and_app_permissions(
     perms = await client.groups_get_token_permissions(community_token)
     assert {"docs", "manage"} <= perms.names
     assert perms.mask & 131072
-    mask = await client.account_get_app_permissions(user_token)
+    user_id = await client.users_get_self(user_token)
+    mask = await client.account_get_app_permissions(user_token, user_id=user_id)
     assert mask & 8192  # wall
     assert mask & 4  # photos

@@ -405,3 +405,23 @@ async def test_guid_window_in_emulator_expires(
     clock.advance(timedelta(hours=2).total_seconds())
     await make_publisher().publish(delivery, text("Раз"))
     assert len(emu.wall(GROUP_ID)) == 2
+
+
+async def test_reconcile_cannot_tell_when_the_wall_moved_on_too_far(
+    emu: VkEmulator, make_publisher: PublisherFactory, make_delivery: DeliveryFactory
+) -> None:
+    for n in range(101):
+        emu.add_post(GROUP_ID, f"Пост {n}")
+    result = await make_publisher().reconcile(make_delivery(), text("Потерянный"))
+    assert result.outcome is ReconcileOutcome.CANNOT_TELL
+
+
+async def test_vk_id_token_is_refused_with_1051(
+    emu: VkEmulator, make_publisher: PublisherFactory, make_delivery: DeliveryFactory
+) -> None:
+    emu.add_user_token("vk2.a.vkid", user_id=5, admin_of=GROUP_ID, vk_id=True)
+    with pytest.raises(PermanentError) as info:
+        await make_publisher(user="vk2.a.vkid").publish(make_delivery(), text("Текст"))
+    assert info.value.code == "1051"
+    assert info.value.reason is Reason.WRONG_TOKEN_TYPE
+    assert emu.wall(GROUP_ID) == []
