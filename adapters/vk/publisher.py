@@ -166,6 +166,8 @@ class VkPublisher:
             guid=delivery.idempotency_key,
         )
         logger.info("vk published delivery=%s account=%s platform=%s post_id=%s", *log, post_id)
+        # Told once per run, and only with a post that actually went out.
+        self._told_about_user_token |= Notice.VK_PHOTOS_NEED_USER_TOKEN in notices
         parts: list[int] = []
         for number, chunk in enumerate(chunks[1:], start=2):
             try:
@@ -216,7 +218,6 @@ class VkPublisher:
             return []
         notices = [Notice.MEDIA_AS_LINK if content.original_url else Notice.MEDIA_DROPPED]
         if plan.need_user_token and not self._told_about_user_token:
-            self._told_about_user_token = True
             notices.append(Notice.VK_PHOTOS_NEED_USER_TOKEN)
         return notices
 
