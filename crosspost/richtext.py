@@ -2,6 +2,12 @@
 
 Offsets here are Python string indices (code points); Telegram's UTF-16 offsets are converted at
 the edge (from_telegram / to_telegram_entities).
+
+Policies for plain text (VK, OK), which has no markup: a spoiler is shown as ordinary text (in
+Telegram it hides nothing from anyone who taps it, and the post is public); quotes, code and pre
+keep their text as is; @mentions and hashtags stay as typed (both platforms link hashtags);
+a mention of a user by id (tg://user?id=N) keeps only the name, since the link works only inside
+Telegram; any other link becomes "text (url)" unless the text already is the url.
 """
 
 from __future__ import annotations
@@ -437,9 +443,7 @@ def _join(body: str, tail: str) -> str:
     return body + tail
 
 
-def _fit_suffix(
-    rt: RichText, limit: int, more_url: str | None, measure: Callable[[str], int]
-) -> str | None:
+def _fit_suffix(limit: int, more_url: str | None, measure: Callable[[str], int]) -> str | None:
     for tail in _suffixes(more_url):
         if measure(tail.lstrip()) <= limit:
             return tail
@@ -459,11 +463,9 @@ def render_plain(
     full = _plain(rt)
     if limit is None or len(full) <= limit:
         return Rendered(text=full, truncated=False)
-    tail = _fit_suffix(rt, limit, more_url, len)
+    tail = _fit_suffix(limit, more_url, len)
     if tail is None:
-        return Rendered(
-            text=_scrub(_clip(rt, _cluster_cut(rt.text, max(limit, 0))).text), truncated=True
-        )
+        return Rendered(text=_scrub(truncate(rt, limit)[0].text), truncated=True)
     budget = limit
     while True:
         cut, _ = truncate(rt, budget, reserve=len(tail))
@@ -608,7 +610,7 @@ def render_telegram_html(
     """
     if limit is None or utf16_len(rt.text) <= limit:
         return Rendered(text=_html(rt), truncated=False)
-    tail = _fit_suffix(rt, limit, more_url, utf16_len)
+    tail = _fit_suffix(limit, more_url, utf16_len)
     if tail is None:
         cut, _ = truncate(rt, limit, measure=utf16_len)
         return Rendered(text=_html(cut), truncated=True)
