@@ -9,6 +9,7 @@ only stores the item and (re)arms the timer; it never sleeps.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -83,6 +84,12 @@ class PostPart:
         media = data.pop("media")
         data["dropped"] = tuple(data["dropped"])
         return cls(**data, media=None if media is None else MediaRef(**media))
+
+    @property
+    def fingerprint(self) -> str:
+        media = self.media.file_unique_id if self.media else ""
+        raw = json.dumps([self.text, self.entities, media], ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     @property
     def empty(self) -> bool:
@@ -493,10 +500,11 @@ class ChannelMirror:
         if account is None:
             return
         chat_id, message_id = _ids(message)
-        edit_key = f"edit:{chat_id}:{message_id}:{message.edit_date or 0}"
+        part = part_from_message(message)
+        # edit_date has one-second resolution: two edits in the same second differ by content.
+        edit_key = f"edit:{chat_id}:{message_id}:{message.edit_date or 0}:{part.fingerprint}"
         if await seen(self.sessionmaker, edit_key):
             return
-        part = part_from_message(message)
         publication = await self.service.by_source(chat_id, message_id)
         position: int | None = None
         if publication is None:

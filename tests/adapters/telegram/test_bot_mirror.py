@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crosspost.emulators.telegram import TelegramEmulator
+from crosspost.errors import AuthError, Reason
+from crosspost.models import Platform
+from tests.adapters.telegram.bot_harness import Harness, make_harness, text_has
+from tests.adapters.telegram.conftest import CHANNEL_ID
+
+ADM = "administration"
+
+
+@pytest.fixture
+async def harness(
+    tg_emulator: TelegramEmulator,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> AsyncIterator[Harness]:
+    h = await make_harness(tg_emulator, sessionmaker, tmp_path)
+    drain = asyncio.create_task(h.drainer.run())
+    try:
+        yield h
+    finally:
+        await h.stop_bot()
+        await h.drainer.stop()
+        await drain
+        await h.bot.session.close()
+
+
+async def test_channel_post_becomes_deliveries_and_one_report(harness: Harness) -> None:
+    await harness.start_bot()
+    harness.emulator.post_to_channel(
+        CHANNEL_ID,
+        text="Приём граждан в пятницу",
+        entities=[{"type": "bold", "offset": 0, "length": 5}],
+    )
+    vk = harness.fake(ADM, Platform.VK)
+    ok = harness.fake(ADM, Platform.OK)
+    await harness.wait_published(vk)
+    await harness.wait_published(ok)
+    content = vk.calls[0].content
+    assert content is not None
+    assert content.text.text == "Приём граждан в пятницу"
+    assert content.original_url == "https://t.me/adm_spassk/1"
+    assert not harness.fake(ADM, Platform.TELEGRAM).calls  # the source is not re-posted
+    assert not harness.fake("head", Platform.VK).calls
+    final = await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
+    sends = [s for s in harness.staff_chat() if s.method == "sendMessage"]
+    assert len(sends) == 1  # one report, edited in place
+    assert final[0].message_id == sends[0].message_id
+    assert "https://fake.invalid/vk/administration/1" in (final[0].text or "")
+
+
+async def test_report_says_what_failed_and_what_to_do(harness: Harness) -> None:
+    harness.fake(ADM, Platform.OK).fail_next(
+        AuthError("token revoked", platform=Platform.OK, account=ADM, reason=Reason.TOKEN_INVALID)
+    )
+    await harness.start_bot()
+    harness.emulator.post_to_channel(CHANNEL_ID, text="Новость")
+    report = await harness.wait_staff(
+        text_has("⏸", "токен Одноклассники отозван", "crosspost check", "✅")
+    )
+    assert report[0].message_id == harness.staff_chat()[0].message_id
+    assert len([s for s in harness.staff_chat() if s.method == "sendMessage"]) == 1
+
+
+async def test_album_of_ten_is_one_publication(harness: Harness) -> None:
+    await harness.start_bot()
+    for i in range(10):
+        harness.emulator.post_to_channel(
+            CHANNEL_ID,
+            photo=f"photo-{i}".encode() * 100,
+            caption="Субботник в парке" if i == 0 else None,
+            media_group_id="album-1",
+        )
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    content = vk.calls[0].content
+    assert content is not None
+    assert len(content.media) == 10
+    assert content.text.text == "Субботник в парке"
+    assert await harness.publications() == 1
+
+
+async def test_noop_edit_sends_nothing_and_real_edit_edits_every_copy(harness: Harness) -> None:
+    harness.handle_as_tasks = False  # updates in order: the no-op edit is done before the next
+    await harness.start_bot()
+    post = harness.emulator.post_to_channel(CHANNEL_ID, text="Было")
+    vk = harness.fake(ADM, Platform.VK)
+    ok = harness.fake(ADM, Platform.OK)
+    await harness.wait_published(vk)
+    await harness.wait_published(ok)
+    await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
+    before = len(harness.staff_chat())
+    harness.emulator.edit_channel_post(CHANNEL_ID, post["message_id"], text="Было")
+    harness.emulator.edit_channel_post(CHANNEL_ID, post["message_id"], text="Стало")
+    await harness.wait_staff(text_has("Стало", "изменено"))
+    edits = [c for f in (vk, ok) for c in f.calls if c.method == "edit"]
+    assert len(edits) == 2
+    assert all(c.content is not None and c.content.text.text == "Стало" for c in edits)
+    # Only the one report edit for the real change reached the staff chat.
+    assert len(harness.staff_chat()) == before + 1
+
+
+async def test_poll_in_channel_tells_staff_nothing_was_mirrored(harness: Harness) -> None:
+    await harness.start_bot()
+    harness.emulator.post_to_channel(
+        CHANNEL_ID,
+        extra={
+            "poll": {
+                "id": "1",
+                "question": "Когда субботник?",
+                "options": [
+                    {"text": "Суббота", "voter_count": 0, "persistent_id": "a"},
+                    {"text": "Воскресенье", "voter_count": 0, "persistent_id": "b"},
+                ],
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": True,
+                "type": "regular",
+                "allows_multiple_answers": False,
+                "allows_revoting": False,
+                "members_only": False,
+            }
+        },
+    )
+    await harness.wait_staff(text_has("Опрос", "ничего не опубликовано"))
+    assert await harness.publications() == 0
+
+
+async def test_voice_with_caption_publishes_text_and_tells_staff(harness: Harness) -> None:
+    await harness.start_bot()
+    harness.emulator.post_to_channel(
+        CHANNEL_ID,
+        caption="Обращение главы",
+        extra={
+            "voice": {"file_id": "v1", "file_unique_id": "uv1", "duration": 3},
+        },
+    )
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    content = vk.calls[0].content
+    assert content is not None and content.text.text == "Обращение главы" and not content.media
+    await harness.wait_staff(text_has("Голосовое сообщение не переносится", "только текст"))
+
+
+async def test_album_survives_a_restart(harness: Harness) -> None:
+    await harness.start_bot()
+    assert harness.dp is not None
+    mirror = harness.dp["mirror"]
+    mirror.albums.debounce = 30.0  # the first process "dies" before the album is complete
+    for i in range(3):
+        harness.emulator.post_to_channel(
+            CHANNEL_ID, photo=f"p{i}".encode() * 50, media_group_id="album-r",
+            caption="До перезапуска" if i == 0 else None,
+        )
+    async with asyncio.timeout(5):
+        while mirror.albums.pending == 0 or len(harness.emulator.pending_updates()) > 0:
+            mirror.albums.stored.clear()
+            await mirror.albums.stored.wait()
+    await harness.stop_bot()
+    assert await harness.publications() == 0
+    await harness.start_bot()  # restore() re-arms the buffered album
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    content = vk.calls[0].content
+    assert content is not None and len(content.media) == 3
+    assert content.text.text == "До перезапуска"
+
+
+async def test_reply_delete_to_report_deletes_every_copy(harness: Harness) -> None:
+    await harness.start_bot()
+    harness.emulator.post_to_channel(CHANNEL_ID, text="Удалим")
+    report = (await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2))[0]
+    from tests.adapters.telegram.bot_harness import STAFF_CHAT_ID
+    from tests.adapters.telegram.conftest import STAFF_ID
+
+    harness.emulator.send_group_message(
+        STAFF_CHAT_ID, STAFF_ID, text="удалить", reply_to_message_id=report.message_id
+    )
+    confirm = (await harness.wait_staff(text_has("Удалить публикацию")))[0]
+    buttons = confirm.reply_markup["inline_keyboard"][0]  # type: ignore[index]
+    harness.emulator.press_button(
+        STAFF_ID, confirm.message_id, buttons[0]["callback_data"], chat_id=STAFF_CHAT_ID
+    )
+    await harness.wait_staff(text_has("удалена"))
+    deleted = [
+        c for f in (harness.fake(ADM, Platform.VK), harness.fake(ADM, Platform.OK))
+        for c in f.calls if c.method == "delete"
+    ]
+    assert len(deleted) == 2
