@@ -7,6 +7,7 @@ only a pointer: every press re-reads the draft and re-checks who pressed and wha
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -137,6 +138,7 @@ class StaffDialog:
         self.clock = clock
         self.staff = frozenset(settings.telegram.staff)
         self._refused: set[int] = set()
+        self._locks: dict[int, asyncio.Lock] = {}
         self.albums = albums or AlbumGatherer(
             sessionmaker=sessionmaker,
             clock=clock,
@@ -476,6 +478,12 @@ class StaffDialog:
         if user_id not in self.staff:
             await self._refuse_button(query)
             return
+        # Presses run as concurrent tasks: two quick toggles must not overwrite each other.
+        async with self._locks.setdefault(callback_data.d, asyncio.Lock()):
+            await self._draft_button(query, callback_data, bot)
+
+    async def _draft_button(self, query: CallbackQuery, callback_data: DraftCb, bot: Bot) -> None:
+        user_id = query.from_user.id
         draft = await self._draft(callback_data.d)
         if draft is None:
             await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)

@@ -175,9 +175,7 @@ async def make_harness(
     }
     clock = Clock(now or datetime.now(UTC))
     drainer = Drainer(sessionmaker=sessionmaker, publishers=fakes, clock=clock)
-    service = PublicationService(
-        sessionmaker, publishers=fakes, wake=drainer.wake, clock=clock
-    )
+    service = PublicationService(sessionmaker, publishers=fakes, wake=drainer.wake, clock=clock)
     bot = make_bot(emulator.api_base, emulator.token)
     harness = Harness(
         emulator=emulator,

@@ -146,7 +146,9 @@ async def test_voice_with_caption_publishes_text_and_tells_staff(harness: Harnes
     vk = harness.fake(ADM, Platform.VK)
     await harness.wait_published(vk)
     content = vk.calls[0].content
-    assert content is not None and content.text.text == "Обращение главы" and not content.media
+    assert content is not None
+    assert content.text.text == "Обращение главы"
+    assert not content.media
     await harness.wait_staff(text_has("Голосовое сообщение не переносится", "только текст"))
 
 
@@ -157,7 +159,9 @@ async def test_album_survives_a_restart(harness: Harness) -> None:
     mirror.albums.debounce = 30.0  # the first process "dies" before the album is complete
     for i in range(3):
         harness.emulator.post_to_channel(
-            CHANNEL_ID, photo=f"p{i}".encode() * 50, media_group_id="album-r",
+            CHANNEL_ID,
+            photo=f"p{i}".encode() * 50,
+            media_group_id="album-r",
             caption="До перезапуска" if i == 0 else None,
         )
     async with asyncio.timeout(5):
@@ -170,7 +174,8 @@ async def test_album_survives_a_restart(harness: Harness) -> None:
     vk = harness.fake(ADM, Platform.VK)
     await harness.wait_published(vk)
     content = vk.calls[0].content
-    assert content is not None and len(content.media) == 3
+    assert content is not None
+    assert len(content.media) == 3
     assert content.text.text == "До перезапуска"
 
 
@@ -191,7 +196,9 @@ async def test_reply_delete_to_report_deletes_every_copy(harness: Harness) -> No
     )
     await harness.wait_staff(text_has("удалена"))
     deleted = [
-        c for f in (harness.fake(ADM, Platform.VK), harness.fake(ADM, Platform.OK))
-        for c in f.calls if c.method == "delete"
+        c
+        for f in (harness.fake(ADM, Platform.VK), harness.fake(ADM, Platform.OK))
+        for c in f.calls
+        if c.method == "delete"
     ]
     assert len(deleted) == 2
