@@ -639,6 +639,11 @@ class TelegramEmulator:
         self._commands: dict[str, list[JsonDict]] = {}
         self._file_counter = itertools.count(1)
         self._media_groups = itertools.count(13_000_000_000_000_001)
+        # Wake whoever waits on the old state (the webhook loop, long polls, test waiters).
+        for name in ("_changed", "_updates_changed"):
+            old_event: asyncio.Event | None = getattr(self, name, None)
+            if old_event is not None:
+                old_event.set()
         self._changed = asyncio.Event()
         self._updates_changed = asyncio.Event()
 
@@ -973,6 +978,8 @@ class TelegramEmulator:
     ) -> None:
         """Make the next `times` calls of `method` ("*" = any) fail or answer slowly.
 
+        `method` "file" targets downloads from the file path (not matched by "*").
+
         With `delay`, the call is carried out and its answer held back for `delay` seconds
         (a client timeout then meets a request that did take effect). Otherwise the call
         fails with `error_code` and `description` (Telegram's text by default); a 429
@@ -1256,6 +1263,13 @@ class TelegramEmulator:
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
         if not secrets.compare_digest(request.match_info["token"], self.token):
             return _error_response(ApiError(401, "Unauthorized"))
+        fault = self._take_fault("file", wildcard=False)
+        if fault is not None and fault.delay is None:
+            return _error_response(_fault_error(fault))
+        if fault is not None and fault.delay is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(fault.delay):
+                    await self._closing.wait()
         path = request.match_info["path"]
         for stored in self._files.values():
             if stored.file_path == path:
@@ -1266,8 +1280,8 @@ class TelegramEmulator:
                 )
         return _error_response(ApiError(404, "Not Found"))
 
-    def _take_fault(self, key: str) -> _Fault | None:
-        for name in (key, "*"):
+    def _take_fault(self, key: str, *, wildcard: bool = True) -> _Fault | None:
+        for name in (key, "*") if wildcard else (key,):
             queue = self._faults.get(name)
             if queue:
                 fault = queue[0]
@@ -1548,9 +1562,11 @@ class TelegramEmulator:
                     self.now(),
                     f"Wrong response from the webhook: {status}",
                 )
+            # Retry later; a new update, a webhook change or stop() wakes the loop earlier.
+            wake = self._updates_changed
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.webhook_retry_delay):
-                    await self._closing.wait()
+                    await wake.wait()
 
     def _new_message(self, chat: _Chat, args: _Args) -> JsonDict:
         message: JsonDict = {"message_id": chat.take_id(), "date": self.now()}
