@@ -6,6 +6,7 @@ drop_pending_updates, so posts made while the service was down arrive when it st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -43,13 +44,33 @@ async def setup_webhook(bot: Bot, dp: Dispatcher, cfg: TelegramConfig) -> None:
     """Tell Telegram where to send updates, with the secret and the update types in use."""
     if cfg.webhook is None:
         raise ConfigError("telegram.webhook is not configured")
+    await _set_webhook(bot, dp, cfg.webhook)
+
+
+async def _set_webhook(bot: Bot, dp: Dispatcher, cfg: WebhookConfig) -> None:
     await bot.set_webhook(
-        url=cfg.webhook.url,
-        secret_token=cfg.webhook.secret_token.get_secret_value(),
+        url=cfg.url,
+        secret_token=cfg.secret_token.get_secret_value(),
         allowed_updates=dp.resolve_used_update_types(),
         drop_pending_updates=False,
     )
-    logger.info("telegram webhook set (path %s)", cfg.webhook.path)
+    logger.info("telegram webhook set (path %s)", cfg.path)
+
+
+async def serve_webhook(bot: Bot, dp: Dispatcher, cfg: WebhookConfig, **data: Any) -> None:
+    """Serve the webhook on cfg.listen_host:listen_port and register it; runs until cancelled.
+
+    The webhook stays registered on exit, so Telegram keeps the updates for the next start.
+    """
+    runner = web.AppRunner(build_webhook_app(bot=bot, dp=dp, cfg=cfg, **data))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, cfg.listen_host, cfg.listen_port)
+        await site.start()
+        await _set_webhook(bot, dp, cfg)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 async def start_polling(

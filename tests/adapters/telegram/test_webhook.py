@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -9,7 +10,12 @@ from aiogram.types import Message
 from aiohttp import web
 from pydantic import SecretStr
 
-from adapters.telegram.webhook import build_webhook_app, setup_webhook, start_polling
+from adapters.telegram.webhook import (
+    build_webhook_app,
+    serve_webhook,
+    setup_webhook,
+    start_polling,
+)
 from crosspost.config import TelegramConfig, WebhookConfig
 from crosspost.emulators.telegram import TelegramEmulator
 
@@ -131,3 +137,35 @@ async def test_polling_gets_pending_and_new_posts(
     [delete] = tg_emulator.requests("deleteWebhook")
     assert delete["params"].get("drop_pending_updates") in {None, "false"}
     assert tg_emulator.webhook is None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_serve_webhook_listens_registers_and_stops(
+    tg_emulator: TelegramEmulator, hook_bot: Bot
+) -> None:
+    received = Received()
+    dp = received.dispatcher()
+    port = free_port()
+    cfg = WebhookConfig(
+        url=f"http://127.0.0.1:{port}/telegram/webhook",
+        secret_token=SecretStr(SECRET),
+        listen_port=port,
+    )
+    serving = asyncio.create_task(serve_webhook(hook_bot, dp, cfg))
+    try:
+        await tg_emulator.wait_for_request("setWebhook")
+        tg_emulator.post_to_channel(CHANNEL_ID, text="через вебхук")
+        await received.wait(1)
+    finally:
+        serving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await serving
+        await hook_bot.delete_webhook()
+
+    assert received.texts == ["через вебхук"]
