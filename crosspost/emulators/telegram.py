@@ -1120,11 +1120,15 @@ class TelegramEmulator:
         }
         if kind == "photo":
             thumb = self._photo_thumb(stored)
+            small = {
+                "file_id": thumb.file_id,
+                "file_unique_id": thumb.file_unique_id,
+                "file_size": thumb.size,
+            }
             return [
-                {**base, "file_id": thumb.file_id, "file_unique_id": thumb.file_unique_id,
-                 "file_size": thumb.size, "width": 320, "height": 240},
+                {**small, "width": 320, "height": 240},
                 {**base, "width": 1280, "height": 960},
-            ]  # fmt: skip
+            ]
         if kind in {"video", "animation"}:
             base.update(width=1280, height=720, duration=1)
         if stored.file_name:
@@ -1704,8 +1708,7 @@ class TelegramEmulator:
             if kind not in {"photo", "video", "document", "audio"}:
                 raise _bad(f'can\'t parse InputMedia: unsupported media type "{kind}"')
             kinds.append(kind)
-        families = {"document" if k == "document" else "audio" if k == "audio" else "visual"
-                    for k in kinds}  # fmt: skip
+        families = {k if k in {"document", "audio"} else "visual" for k in kinds}
         if len(families) > 1:
             raise _bad("Can't use the media of the specified type in the album")
         prepared = []
@@ -1795,9 +1798,13 @@ class TelegramEmulator:
             if original is None:
                 continue
             copied = self._copy_into(
-                chat, original, args, method="copyMessages", group_ids=group_ids,
+                chat,
+                original,
+                args,
+                method="copyMessages",
+                group_ids=group_ids,
                 caption_override=False,
-            )  # fmt: skip
+            )
             result.append({"message_id": copied["message_id"]})
         if not result:
             raise _bad("there are no messages to copy")
