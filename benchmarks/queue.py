@@ -581,7 +581,8 @@ async def measure_process(
     exited = asyncio.ensure_future(proc.wait())
     try:
         waiting = ready()
-        done, _ = await asyncio.wait({waiting, exited}, timeout=60, return_when="FIRST_COMPLETED")
+        watched: set[asyncio.Future[object]] = {waiting, exited}  # type: ignore[arg-type]
+        done, _ = await asyncio.wait(watched, timeout=60, return_when="FIRST_COMPLETED")
         waiting.cancel()
         if exited in done or not done:
             raise RuntimeError(
