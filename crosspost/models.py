@@ -204,6 +204,8 @@ class Delivery:
     cancel_requested: bool = False
     last_attempt_at: datetime | None = None
     published_at: datetime | None = None
+    # The publication's content version when the delivery was claimed (0 when not read).
+    publication_version: int = 0
 
     @property
     def ref(self) -> DeliveryRef:

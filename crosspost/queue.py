@@ -5,12 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosspost.db import (
@@ -140,6 +154,37 @@ def _delivery(row: DeliveryRow) -> Delivery:
     )
 
 
+_DELIVERIES = cast(Table, DeliveryRow.__table__)
+_PUBLICATION_VERSION = (
+    select(PublicationRow.version)
+    .where(PublicationRow.id == _DELIVERIES.c.publication_id)
+    .scalar_subquery()
+)
+
+
+def _delivery_from_row(row: Any) -> Delivery:
+    m = row._mapping
+    return Delivery(
+        delivery_id=m["id"],
+        publication_id=m["publication_id"],
+        account=m["account"],
+        platform=Platform(m["platform"]),
+        status=DeliveryStatus(m["status"]),
+        due_at=m["due_at"],
+        attempts=m["attempts"],
+        idempotency_key=m["idempotency_key"],
+        lease_until=m["lease_until"],
+        remote_id=m["remote_id"],
+        remote_url=m["remote_url"],
+        last_error=m["last_error"],
+        error_reason=m["error_reason"],
+        cancel_requested=m["cancel_requested"],
+        last_attempt_at=m["last_attempt_at"],
+        published_at=m["published_at"],
+        publication_version=m.get("publication_version") or 0,
+    )
+
+
 def _sources(target: DeliveryStatus) -> list[str]:
     return [str(s) for s, targets in ALLOWED.items() if target in targets]
 
@@ -189,7 +234,7 @@ class DeliveryRepository:
         ids: list[int] = []
         for target in new.targets:
             stmt = (
-                sqlite_insert(DeliveryRow)
+                self._insert(DeliveryRow)
                 .values(
                     publication_id=pub_id,
                     account=target.account,
@@ -305,33 +350,52 @@ class DeliveryRepository:
         )
 
     async def content(self, publication_id: int) -> Content:
-        row = await self.session.get(PublicationRow, publication_id)
-        if row is None:
+        contents = await self.contents([publication_id])
+        if publication_id not in contents:
             raise LookupError(f"publication {publication_id} not found")
-        media_rows = (
-            await self.session.scalars(
-                select(MediaRow)
-                .where(MediaRow.publication_id == publication_id)
-                .order_by(MediaRow.position)
+        return contents[publication_id]
+
+    async def contents(self, publication_ids: Iterable[int]) -> dict[int, Content]:
+        """Content of several publications in two queries (the drainer loads a claimed batch)."""
+        ids = sorted(set(publication_ids))
+        if not ids:
+            return {}
+        pub_table = cast(Table, PublicationRow.__table__)
+        media_table = cast(Table, MediaRow.__table__)
+        pubs = (
+            await self.session.execute(
+                select(
+                    pub_table.c.id, pub_table.c.text, pub_table.c.spans, pub_table.c.original_url
+                ).where(pub_table.c.id.in_(ids))
             )
         ).all()
-        return Content(
-            text=RichText(text=row.text, spans=spans_from_json(row.spans)),
-            media=tuple(
-                MediaItem(
-                    kind=MediaKind(m.kind),
-                    path=Path(m.path),
-                    file_name=m.file_name,
-                    mime_type=m.mime_type,
-                    size=m.size,
-                    sha256=m.sha256,
-                    telegram_file_id=m.telegram_file_id,
-                    missing=m.missing,
-                )
-                for m in media_rows
-            ),
-            original_url=row.original_url,
+        media: dict[int, list[MediaItem]] = {}
+        rows = await self.session.execute(
+            select(media_table)
+            .where(media_table.c.publication_id.in_(ids))
+            .order_by(media_table.c.publication_id, media_table.c.position)
         )
+        for m in rows.mappings():
+            media.setdefault(m["publication_id"], []).append(
+                MediaItem(
+                    kind=MediaKind(m["kind"]),
+                    path=Path(m["path"]),
+                    file_name=m["file_name"],
+                    mime_type=m["mime_type"],
+                    size=m["size"],
+                    sha256=m["sha256"],
+                    telegram_file_id=m["telegram_file_id"],
+                    missing=m["missing"],
+                )
+            )
+        return {
+            p.id: Content(
+                text=RichText(text=p.text, spans=spans_from_json(p.spans)),
+                media=tuple(media.get(p.id, ())),
+                original_url=p.original_url,
+            )
+            for p in pubs
+        }
 
     # -- claiming -----------------------------------------------------------------------------
 
@@ -345,45 +409,49 @@ class DeliveryRepository:
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
         """Atomically lease up to `limit` due deliveries: pending→sending, uncertain→reconciling.
 
-        One UPDATE … RETURNING per status, so two drainers never claim the same row; on
-        PostgreSQL the inner SELECT takes FOR UPDATE SKIP LOCKED.
+        One UPDATE … RETURNING per status: SQLite runs it under its single writer, so two
+        drainers never claim the same row; on PostgreSQL the inner SELECT takes
+        FOR UPDATE SKIP LOCKED. The claimed rows carry their publication's content version.
         """
-        claimed: list[Delivery] = []
-        for source, target in ((S.UNCERTAIN, S.RECONCILING), (S.PENDING, S.SENDING)):
-            room = limit - len(claimed)
-            if room <= 0:
-                break
-            due = (
-                select(DeliveryRow.id)
-                .where(
-                    DeliveryRow.status == str(source),
-                    DeliveryRow.due_at <= now,
-                    self._not_paused(),  # type: ignore[arg-type]
-                )
-                .order_by(DeliveryRow.due_at, DeliveryRow.id)
-                .limit(room)
+        postgres = self._dialect() == "postgresql"
+        c = _DELIVERIES.c
+        due = (
+            select(c.id)
+            .where(
+                c.status.in_([str(S.PENDING), str(S.UNCERTAIN)]),
+                c.due_at <= now,
+                self._not_paused(),  # type: ignore[arg-type]
             )
-            if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            values: dict[str, object] = {
-                "status": str(target),
-                "lease_until": now + lease,
-                "updated_at": now,
-            }
-            if target is S.SENDING:
-                values["attempts"] = DeliveryRow.attempts + 1
-                values["last_attempt_at"] = now
-            result = await self.session.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.id.in_(due.scalar_subquery()), DeliveryRow.status == str(source)
-                )
-                .values(**values)
-                .returning(DeliveryRow)
-                .execution_options(synchronize_session=False)
+            .order_by(c.due_at, c.id)
+            .limit(limit)
+        )
+        if postgres:
+            due = due.with_for_update(skip_locked=True)
+        sending = c.status == str(S.PENDING)
+        result = await self.session.execute(
+            update(_DELIVERIES)
+            .where(c.id.in_(due.scalar_subquery()))
+            .values(
+                status=case((sending, str(S.SENDING)), else_=str(S.RECONCILING)),
+                # Reconciling is not a send attempt.
+                attempts=case((sending, c.attempts + 1), else_=c.attempts),
+                last_attempt_at=case(
+                    (sending, literal(now, c.last_attempt_at.type)), else_=c.last_attempt_at
+                ),
+                lease_until=now + lease,
+                updated_at=now,
             )
-            claimed.extend(_delivery(r) for r in result.scalars().all())
-        return claimed
+            .returning(*c, _PUBLICATION_VERSION.label("publication_version"))
+        )
+        return [_delivery_from_row(r) for r in result.all()]
+
+    def _dialect(self) -> str:
+        bind = self.session.bind
+        return bind.dialect.name if bind is not None else "sqlite"
+
+    def _insert(self, table: Any) -> Any:
+        """INSERT with ON CONFLICT support on SQLite and PostgreSQL alike."""
+        return (postgresql if self._dialect() == "postgresql" else sqlite).insert(table)
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending or uncertain delivery of an unpaused target is due."""
@@ -421,21 +489,20 @@ class DeliveryRepository:
         self, delivery_id: int, target: DeliveryStatus, now: datetime, **values: object
     ) -> Delivery:
         result = await self.session.execute(
-            update(DeliveryRow)
-            .where(DeliveryRow.id == delivery_id, DeliveryRow.status.in_(_sources(target)))
+            update(_DELIVERIES)
+            .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.status.in_(_sources(target)))
             .values(status=str(target), updated_at=now, **values)
-            .returning(DeliveryRow)
-            .execution_options(synchronize_session=False)
+            .returning(*_DELIVERIES.c)
         )
-        row = result.scalars().one_or_none()
+        row = result.one_or_none()
         if row is None:
             current = await self.session.scalar(
-                select(DeliveryRow.status).where(DeliveryRow.id == delivery_id)
+                select(_DELIVERIES.c.status).where(_DELIVERIES.c.id == delivery_id)
             )
             raise TransitionError(
                 f"delivery {delivery_id}: cannot go from {current or 'missing'} to {target}"
             )
-        return _delivery(row)
+        return _delivery_from_row(row)
 
     async def mark_published(
         self, delivery_id: int, remote: RemotePost, now: datetime
@@ -453,7 +520,7 @@ class DeliveryRepository:
             error_reason=None,
         )
         await self.session.execute(
-            sqlite_insert(RemotePostRow)
+            self._insert(RemotePostRow)
             .values(
                 delivery_id=delivery_id,
                 publication_id=delivery.publication_id,
@@ -469,6 +536,107 @@ class DeliveryRepository:
         )
         await self.record_success(delivery.account, delivery.platform, now)
         return delivery
+
+    async def mark_published_many(
+        self, items: Sequence[tuple[Delivery, RemotePost]], now: datetime
+    ) -> list[Delivery | TransitionError]:
+        """mark_published for a batch of claimed deliveries in three statements in all.
+
+        Each entry of the result is the settled delivery, or the TransitionError of one that
+        had moved meanwhile (nothing is written for that one)."""
+        if not items:
+            return []
+        sources = _sources(S.PUBLISHED)
+        params = [
+            {"b_id": d.delivery_id, "b_remote_id": r.remote_id, "b_url": r.url} for d, r in items
+        ]
+        stmt = (
+            update(_DELIVERIES)
+            .where(
+                _DELIVERIES.c.id == bindparam("b_id"),
+                # Not IN (…): an expanding parameter cannot go into executemany.
+                or_(*(_DELIVERIES.c.status == source for source in sources)),
+            )
+            .values(
+                status=str(S.PUBLISHED),
+                remote_id=bindparam("b_remote_id"),
+                remote_url=bindparam("b_url"),
+                lease_until=None,
+                published_at=now,
+                last_error=None,
+                error_reason=None,
+                updated_at=now,
+            )
+        )
+        conn = await self.session.connection()
+        result = await conn.execute(stmt, params)
+        ok_ids = {d.delivery_id for d, _ in items}
+        if result.rowcount != len(items):
+            rows = await conn.execute(
+                select(_DELIVERIES.c.id, _DELIVERIES.c.status, _DELIVERIES.c.remote_id).where(
+                    _DELIVERIES.c.id.in_(ok_ids)
+                )
+            )
+            mine = {d.delivery_id: r.remote_id for d, r in items}
+            ok_ids = {
+                row.id
+                for row in rows
+                if row.status == str(S.PUBLISHED) and row.remote_id == mine[row.id]
+            }
+        outcome: list[Delivery | TransitionError] = []
+        ledger: list[dict[str, object]] = []
+        targets: set[tuple[str, Platform]] = set()
+        for delivery, remote in items:
+            if delivery.delivery_id not in ok_ids:
+                outcome.append(
+                    TransitionError(
+                        f"delivery {delivery.delivery_id}: cannot be marked published now"
+                    )
+                )
+                continue
+            outcome.append(
+                replace(
+                    delivery,
+                    status=S.PUBLISHED,
+                    remote_id=remote.remote_id,
+                    remote_url=remote.url,
+                    lease_until=None,
+                    published_at=now,
+                    last_error=None,
+                    error_reason=None,
+                )
+            )
+            ledger.append(
+                {
+                    "delivery_id": delivery.delivery_id,
+                    "publication_id": delivery.publication_id,
+                    "account": delivery.account,
+                    "platform": str(delivery.platform),
+                    "remote_id": remote.remote_id,
+                    "url": remote.url,
+                    "parts": json.dumps(list(remote.parts)),
+                    "version": delivery.publication_version or 1,
+                    "created_at": now,
+                }
+            )
+            targets.add((delivery.account, delivery.platform))
+        if ledger:
+            await conn.execute(
+                self._insert(RemotePostRow.__table__).on_conflict_do_nothing(), ledger
+            )
+        if targets:
+            upsert = self._insert(TargetStateRow.__table__)
+            await conn.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=["account", "platform"],
+                    set_={"last_success_at": upsert.excluded.last_success_at},
+                ),
+                [
+                    {"account": a, "platform": str(p), "paused": False, "last_success_at": now}
+                    for a, p in sorted(targets)
+                ],
+            )
+        return outcome
 
     async def mark_retry(
         self, delivery_id: int, at: datetime, error: str, reason: str, now: datetime
@@ -685,17 +853,19 @@ class DeliveryRepository:
 
     async def _ensure_target(self, account: str, platform: Platform) -> None:
         await self.session.execute(
-            sqlite_insert(TargetStateRow)
+            self._insert(TargetStateRow)
             .values(account=account, platform=str(platform), paused=False)
             .on_conflict_do_nothing()
         )
 
     async def record_success(self, account: str, platform: Platform, now: datetime) -> None:
-        await self._ensure_target(account, platform)
+        stmt = self._insert(TargetStateRow).values(
+            account=account, platform=str(platform), paused=False, last_success_at=now
+        )
         await self.session.execute(
-            update(TargetStateRow)
-            .where(TargetStateRow.account == account, TargetStateRow.platform == str(platform))
-            .values(last_success_at=now)
+            stmt.on_conflict_do_update(
+                index_elements=["account", "platform"], set_={"last_success_at": now}
+            )
         )
 
     async def record_error(

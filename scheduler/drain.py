@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +27,7 @@ from crosspost.models import (
     Platform,
     PublishResult,
     ReconcileOutcome,
+    RemotePost,
 )
 from crosspost.publishing import Publisher
 from crosspost.queue import DeliveryRepository, TransitionError
@@ -34,6 +36,7 @@ from scheduler.retry import RetryPolicy
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+CONTENT_CACHE_SIZE = 256
 
 
 def utc_clock() -> datetime:
@@ -74,6 +77,42 @@ class Drainer:
         self._stopping = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        # One writer at a time inside this process: concurrent SQLite writers would otherwise
+        # wait in SQLite's busy handler, which sleeps in steps of up to tens of milliseconds.
+        self._write_lock = asyncio.Lock()
+        self._published_batch: list[tuple[Delivery, RemotePost, asyncio.Future[Delivery]]] = []
+        self._contents: OrderedDict[tuple[int, int], Content] = OrderedDict()
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[DeliveryRepository]:
+        async with self._write_lock, self.sessionmaker() as session, session.begin():
+            yield DeliveryRepository(session)
+
+    async def _load_contents(self, deliveries: list[Delivery]) -> None:
+        """Fill the content cache for a claimed batch in one read (keyed by publication and
+        version: an edit bumps the version, so a cached entry is never stale)."""
+        missing = {
+            d.publication_id
+            for d in deliveries
+            if (d.publication_id, d.publication_version) not in self._contents
+        }
+        if missing:
+            async with self.sessionmaker() as session:
+                loaded = await DeliveryRepository(session).contents(missing)
+            for d in deliveries:
+                if d.publication_id in loaded:
+                    self._contents[(d.publication_id, d.publication_version)] = loaded[
+                        d.publication_id
+                    ]
+        while len(self._contents) > CONTENT_CACHE_SIZE:
+            self._contents.popitem(last=False)
+
+    async def _content(self, delivery: Delivery) -> Content:
+        content = self._contents.get((delivery.publication_id, delivery.publication_version))
+        if content is None:
+            async with self.sessionmaker() as session:
+                content = await DeliveryRepository(session).content(delivery.publication_id)
+        return content
 
     def wake(self) -> None:
         self._wake.set()
@@ -88,11 +127,18 @@ class Drainer:
         try:
             while not self._stopping:
                 self._wake.clear()  # before draining, so an enqueue during the drain is not lost
+                backlog = False
                 try:
-                    await self._claim_and_start()
+                    room = self.concurrency - len(self._in_flight)
+                    backlog = room > 0 and len(await self._claim_and_start()) == room
                 except Exception:
                     logger.exception("drain pass failed; trying again after the idle poll")
-                timeout = await self._seconds_until_next_due()
+                # With every slot taken (or just filled, so more may be due), the next finished
+                # send wakes us; only when the queue ran dry is the next due time worth a query.
+                if backlog or len(self._in_flight) >= self.concurrency:
+                    timeout = self.idle_poll.total_seconds()
+                else:
+                    timeout = await self._seconds_until_next_due()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
@@ -122,9 +168,19 @@ class Drainer:
         room = self.concurrency - len(self._in_flight)
         if room <= 0 or self._stopping:
             return []
-        now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
-            claimed = await DeliveryRepository(session).claim_due(now, self.lease, room)
+        async with self._writing() as repo:
+            now = self.clock()
+            claimed = await repo.claim_due(now, self.lease, room)
+            if self._stopping:
+                # stop() came while we were claiming: hand the rows back unsent.
+                for delivery in claimed:
+                    if delivery.status is DeliveryStatus.SENDING:
+                        await repo.release(delivery.delivery_id, now)
+                    else:
+                        await repo.mark_uncertain(delivery.delivery_id, "released at stop", now)
+                return []
+        if claimed:
+            await self._load_contents(claimed)
         tasks = []
         for delivery in claimed:
             task = asyncio.create_task(self._process(delivery))
@@ -153,8 +209,7 @@ class Drainer:
 
     async def _process(self, delivery: Delivery) -> None:
         try:
-            async with self.sessionmaker() as session:
-                content = await DeliveryRepository(session).content(delivery.publication_id)
+            content = await self._content(delivery)
             publisher = self.publishers.get((delivery.account, delivery.platform))
             if publisher is None:
                 error = PermanentError(
@@ -201,10 +256,7 @@ class Drainer:
         await self._published(delivery, result)
 
     async def _published(self, delivery: Delivery, result: PublishResult) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            settled = await DeliveryRepository(session).mark_published(
-                delivery.delivery_id, result.remote, self.clock()
-            )
+        settled = await self._settle_published(delivery, result.remote)
         logger.info(
             "delivery=%s account=%s platform=%s published remote=%s url=%s",
             delivery.delivery_id,
@@ -217,11 +269,35 @@ class Drainer:
             DeliveryEvent(kind=EventKind.PUBLISHED, delivery=settled, notices=result.notices)
         )
 
+    async def _settle_published(self, delivery: Delivery, remote: RemotePost) -> Delivery:
+        """Record a publish. Publishes that finish while another is being written are
+        committed together in one transaction: a commit costs more than the statements."""
+        future: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._published_batch.append((delivery, remote, future))
+        async with self._write_lock:
+            if not future.done():
+                batch, self._published_batch = self._published_batch, []
+                try:
+                    async with self.sessionmaker() as session, session.begin():
+                        outcomes = await DeliveryRepository(session).mark_published_many(
+                            [(d, r) for d, r, _ in batch], self.clock()
+                        )
+                except BaseException as exc:
+                    for _, _, item_future in batch:
+                        if not item_future.done():
+                            item_future.set_exception(exc)
+                    raise
+                # Only after the commit: a rolled-back batch must not look settled.
+                for (_, _, item_future), outcome in zip(batch, outcomes, strict=True):
+                    if isinstance(outcome, TransitionError):
+                        item_future.set_exception(outcome)
+                    else:
+                        item_future.set_result(outcome)
+        return await future
+
     async def _uncertain(self, delivery: Delivery, reason: str) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            settled = await DeliveryRepository(session).mark_uncertain(
-                delivery.delivery_id, reason, self.clock()
-            )
+        async with self._writing() as repo:
+            settled = await repo.mark_uncertain(delivery.delivery_id, reason, self.clock())
         logger.warning(
             "delivery=%s account=%s platform=%s uncertain: %s",
             delivery.delivery_id,
@@ -237,8 +313,7 @@ class Drainer:
         if isinstance(error, OutcomeUnknownError):
             await self._uncertain(delivery, str(error))
             return
-        async with self.sessionmaker() as session, session.begin():
-            repo = DeliveryRepository(session)
+        async with self._writing() as repo:
             if isinstance(error, NeedsAttentionError) and error.pause_account:
                 newly = await repo.pause(
                     delivery.account, delivery.platform, str(error.reason), now
@@ -296,9 +371,10 @@ class Drainer:
         now = self.clock()
         try:
             result = await publisher.reconcile(delivery.ref, content)
-        except TransientError as exc:
-            async with self.sessionmaker() as session, session.begin():
-                await DeliveryRepository(session).mark_uncertain(
+        except (TransientError, OutcomeUnknownError) as exc:
+            # Could not look: stay uncertain and look again later, never resend blindly.
+            async with self._writing() as repo:
+                await repo.mark_uncertain(
                     delivery.delivery_id,
                     f"reconcile failed: {exc}",
                     now,
@@ -313,8 +389,8 @@ class Drainer:
                 delivery.platform,
                 exc,
             )
-            async with self.sessionmaker() as session, session.begin():
-                settled = await DeliveryRepository(session).mark_held(
+            async with self._writing() as repo:
+                settled = await repo.mark_held(
                     delivery.delivery_id, f"reconcile failed: {exc}", now
                 )
             await self._emit(DeliveryEvent(kind=EventKind.HELD, delivery=settled))
@@ -328,8 +404,7 @@ class Drainer:
             )
             await self._published(delivery, PublishResult(remote=result.remote))
             return
-        async with self.sessionmaker() as session, session.begin():
-            repo = DeliveryRepository(session)
+        async with self._writing() as repo:
             if result.outcome is ReconcileOutcome.NOT_FOUND:
                 settled = await repo.mark_not_found(delivery.delivery_id, now)
                 kind = (

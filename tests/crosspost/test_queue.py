@@ -215,3 +215,44 @@ async def test_reschedule_moves_only_pending(
     async with sessionmaker() as s, s.begin():
         with pytest.raises(TransitionError):
             await DeliveryRepository(s).reschedule(delivery_id, now, now)
+
+
+async def test_mark_published_many_settles_a_batch_and_skips_moved_rows(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        repo = DeliveryRepository(s)
+        for i in range(3):
+            await repo.enqueue(publication_factory(text=f"{i}", targets=TWO_TARGETS), now)
+    async with sessionmaker() as s, s.begin():
+        claimed = await DeliveryRepository(s).claim_due(now, LEASE, 10)
+    assert len(claimed) == 6
+    async with sessionmaker() as s, s.begin():  # one moves on before the batch settles
+        await DeliveryRepository(s).mark_failed(claimed[0].delivery_id, "x", "unknown", now)
+    items = [
+        (d, RemotePost(platform=d.platform, account=d.account, remote_id=f"r{d.delivery_id}"))
+        for d in claimed
+    ]
+    async with sessionmaker() as s, s.begin():
+        outcome = await DeliveryRepository(s).mark_published_many(items, now)
+    assert isinstance(outcome[0], TransitionError)
+    assert all(
+        not isinstance(o, TransitionError) and o.status is DeliveryStatus.PUBLISHED
+        for o in outcome[1:]
+    )
+    async with sessionmaker() as s:
+        repo = DeliveryRepository(s)
+        rows = {d.delivery_id: d for d in await repo.list_deliveries()}
+        assert rows[claimed[0].delivery_id].status is DeliveryStatus.FAILED
+        assert [rows[d.delivery_id].remote_id for d in claimed[1:]] == [
+            f"r{d.delivery_id}" for d in claimed[1:]
+        ]
+        ledger = await repo.remote_posts(claimed[1].publication_id)
+        assert [r.remote_id for r in ledger] == [f"r{claimed[1].delivery_id}"]
+        states = await repo.target_states()
+        assert {(t.account, t.platform) for t in states if t.last_success_at == now} == {
+            ("administration", Platform.VK),
+            ("administration", Platform.OK),
+        }
