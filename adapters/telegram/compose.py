@@ -38,7 +38,13 @@ from adapters.telegram.mirror import (
     original_url,
     part_from_message,
 )
-from adapters.telegram.reports import TelegramReporter, add_notes, copy_notes, platform_name
+from adapters.telegram.reports import (
+    DeliveryCb,
+    TelegramReporter,
+    add_notes,
+    copy_notes,
+    platform_name,
+)
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.dates import DateParseError, DateProblem, format_local, parse_local_time
@@ -154,6 +160,7 @@ class StaffDialog:
         self.router.callback_query.register(self.on_draft_button, DraftCb.filter())
         self.router.callback_query.register(self.on_queue_button, QueueCb.filter())
         self.router.callback_query.register(self.on_delete_button, DeleteCb.filter())
+        self.router.callback_query.register(self.on_delivery_button, DeliveryCb.filter())
         self.router.callback_query.register(self.on_unknown_button)
 
     # -- who may talk to the bot -------------------------------------------------------------
@@ -713,6 +720,34 @@ class StaffDialog:
                     ]
                 ),
             )
+
+    async def on_delivery_button(
+        self, query: CallbackQuery, callback_data: DeliveryCb, bot: Bot
+    ) -> None:
+        """«Повторить» / «Отменить» on a report: re-checked against the delivery's state now."""
+        user_id = query.from_user.id
+        if user_id not in self.staff:
+            await self._refuse_button(query)
+            return
+        async with self.sessionmaker() as session:
+            delivery = await DeliveryRepository(session).get(callback_data.d)
+        allowed = {
+            "retry": (DeliveryStatus.FAILED, DeliveryStatus.HELD),
+            "cancel": (DeliveryStatus.HELD,),
+        }.get(callback_data.a, ())
+        if delivery is None or delivery.status not in allowed:
+            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            return
+        actor = self._actor(user_id)
+        if callback_data.a == "retry":
+            await self.service.retry_delivery(delivery.delivery_id, actor=actor)
+            await query.answer(texts.REPORT_RETRY_ACCEPTED)
+        else:
+            await self.service.cancel_delivery(delivery.delivery_id, actor=actor)
+            await query.answer(texts.REPORT_CANCEL_ACCEPTED)
+        await TelegramReporter(bot=bot, settings=self.settings, service=self.service).refresh(
+            delivery.publication_id
+        )
 
     async def on_queue_button(
         self, query: CallbackQuery, callback_data: QueueCb, bot: Bot

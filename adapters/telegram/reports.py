@@ -11,7 +11,8 @@ from typing import ClassVar
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
-from aiogram.types import LinkPreviewOptions
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -101,6 +102,13 @@ def reason_text(error: PublishError | str | None, platform: str | Platform) -> s
     return (template or texts.REASON_FALLBACK).format(platform=platform_name(platform))
 
 
+class DeliveryCb(CallbackData, prefix="r"):
+    """A button on a report: retry or cancel one delivery."""
+
+    a: str  # retry | cancel
+    d: int  # delivery id
+
+
 class TelegramReporter:
     """EventSink that keeps one report message per publication in the staff chat.
 
@@ -109,7 +117,8 @@ class TelegramReporter:
     """
 
     _locks: ClassVar[dict[int, asyncio.Lock]] = {}
-    _rendered: ClassVar[dict[int, str]] = {}
+    # Keyed by the report message itself, so a new database or staff chat never matches.
+    _rendered: ClassVar[dict[tuple[int, int], str]] = {}
     _later: ClassVar[set[asyncio.Task[None]]] = set()
 
     def __init__(self, *, bot: Bot, settings: Settings, service: PublicationService) -> None:
@@ -145,11 +154,19 @@ class TelegramReporter:
         """Send the report (first time) or edit it in place. Raises nothing it can handle."""
         lock = self._locks.setdefault(publication_id, asyncio.Lock())
         async with lock:
-            text = await self.render(publication_id)
-            if text is None or self._rendered.get(publication_id) == text:
-                return
             info = await self.service.view(publication_id)
-            if info is None:
+            text = await self.render(publication_id)
+            if text is None or info is None:
+                return
+            markup = self._keyboard(info.deliveries)
+            fingerprint = text + (markup.model_dump_json() if markup else "")
+            sent_before = (
+                (self.chat_id, info.info.report_message_id)
+                if info.info.report_message_id is not None
+                and info.info.report_chat_id == self.chat_id
+                else None
+            )
+            if sent_before is not None and self._rendered.get(sent_before) == fingerprint:
                 return
             message_id = info.info.report_message_id
             try:
@@ -161,6 +178,7 @@ class TelegramReporter:
                             message_id=message_id,
                             parse_mode=None,
                             link_preview_options=_NO_PREVIEW,
+                            reply_markup=markup,
                         )
                     except TelegramBadRequest as exc:
                         if "not modified" in exc.message:
@@ -175,10 +193,12 @@ class TelegramReporter:
                         text=text,
                         parse_mode=None,
                         link_preview_options=_NO_PREVIEW,
+                        reply_markup=markup,
                     )
                     await self.service.set_report_message(
                         publication_id, self.chat_id, sent.message_id
                     )
+                    message_id = sent.message_id
             except TelegramRetryAfter as exc:
                 logger.warning(
                     "publication=%s report flood control: again in %ss",
@@ -190,7 +210,7 @@ class TelegramReporter:
             except TelegramAPIError as exc:
                 logger.warning("publication=%s report not sent: %s", publication_id, exc.message)
                 return
-            self._rendered[publication_id] = text
+            self._rendered[(self.chat_id, message_id)] = fingerprint
 
     def _again_after(self, publication_id: int, seconds: float) -> None:
         async def later() -> None:
@@ -200,6 +220,36 @@ class TelegramReporter:
         task = asyncio.create_task(later())
         self._later.add(task)
         task.add_done_callback(self._later.discard)
+
+    def _keyboard(self, deliveries: Iterable[Delivery]) -> InlineKeyboardMarkup | None:
+        """Buttons for what needs a person: retry a failed or held delivery, or cancel a held
+        one (never resent without this press)."""
+        rows: list[list[InlineKeyboardButton]] = []
+        for d in deliveries:
+            if d.status not in (DeliveryStatus.FAILED, DeliveryStatus.HELD):
+                continue
+            where = texts.REPORT_BUTTON_TARGET.format(
+                account=self._short_account(d.account), platform=platform_name(d.platform)
+            )
+            row = [
+                InlineKeyboardButton(
+                    text=texts.REPORT_BUTTON_RETRY.format(target=where),
+                    callback_data=DeliveryCb(a="retry", d=d.delivery_id).pack(),
+                )
+            ]
+            if d.status is DeliveryStatus.HELD:
+                row.append(
+                    InlineKeyboardButton(
+                        text=texts.REPORT_BUTTON_CANCEL,
+                        callback_data=DeliveryCb(a="cancel", d=d.delivery_id).pack(),
+                    )
+                )
+            rows.append(row)
+        return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+    def _short_account(self, name: str) -> str:
+        account = self.settings.accounts.get(name)
+        return account.title.split()[0] if account is not None else name
 
     async def send_note(self, text: str) -> None:
         """A standalone message to staff (nothing to report on, e.g. a post nothing of which

@@ -8,10 +8,16 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.emulators.telegram import TelegramEmulator
-from crosspost.errors import AuthError, Reason
-from crosspost.models import Platform
-from tests.adapters.telegram.bot_harness import Harness, make_harness, text_has
-from tests.adapters.telegram.conftest import CHANNEL_ID
+from crosspost.errors import AuthError, OutcomeUnknownError, Reason
+from crosspost.models import Platform, ReconcileOutcome
+from tests.adapters.telegram.bot_harness import (
+    STAFF_CHAT_ID,
+    STRANGER_ID,
+    Harness,
+    make_harness,
+    text_has,
+)
+from tests.adapters.telegram.conftest import CHANNEL_ID, STAFF_ID
 
 ADM = "administration"
 
@@ -202,3 +208,35 @@ async def test_reply_delete_to_report_deletes_every_copy(harness: Harness) -> No
         if c.method == "delete"
     ]
     assert len(deleted) == 2
+
+
+async def test_held_delivery_gets_a_retry_button_only_staff_can_press(harness: Harness) -> None:
+    ok = harness.fake(ADM, Platform.OK)
+    ok.fail_next(OutcomeUnknownError("read timeout", platform=Platform.OK, account=ADM))
+    ok.reconcile_answer = ReconcileOutcome.CANNOT_TELL
+    await harness.start_bot()
+    harness.emulator.post_to_channel(CHANNEL_ID, text="Объявление о собрании")
+    held = await harness.wait_staff(lambda s: "✋" in (s.text or "") and bool(s.reply_markup))
+    report = held[-1]
+    assert report.reply_markup is not None
+    buttons = {
+        b["text"]: b["callback_data"]
+        for row in report.reply_markup["inline_keyboard"]
+        for b in row
+    }
+    retry = next(data for text, data in buttons.items() if text.startswith("🔁"))
+    assert len(ok.published) == 1  # the uncertain send, never repeated on its own
+
+    harness.emulator.press_button(STRANGER_ID, report.message_id, retry, chat_id=STAFF_CHAT_ID)
+    harness.emulator.press_button(
+        STAFF_ID, report.message_id, "r:retry:99999", chat_id=STAFF_CHAT_ID
+    )
+    async with asyncio.timeout(5):
+        while len(harness.emulator.callback_answers()) < 2:
+            await harness.emulator.wait_for_request("answerCallbackQuery", count=2)
+    assert len(ok.published) == 1  # neither a stranger nor a forged button resends
+
+    harness.emulator.press_button(STAFF_ID, report.message_id, retry, chat_id=STAFF_CHAT_ID)
+    await harness.wait_published(ok, count=2)
+    done = await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
+    assert not done[-1].reply_markup or not done[-1].reply_markup.get("inline_keyboard")
