@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -11,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from crosspost import texts
 from crosspost.config import Settings
 from crosspost.db import create_engine, create_sessionmaker, migrate
+from crosspost.errors import AuthError, PublishError
 from crosspost.events import EventSink, FanOutSink, LogSink
 from crosspost.media import MediaStore
 from crosspost.models import Platform
@@ -33,6 +36,8 @@ LEASE_SWEEP_EVERY = timedelta(seconds=30)
 MEDIA_CLEANUP_EVERY = timedelta(hours=1)
 # Media stays this long after its deliveries settle, so a quick edit can still use it.
 MEDIA_KEEP = timedelta(hours=24)
+# OK extends a long-lived token to 30 days from its last use (platforms.md §3.4).
+OK_TOKEN_LIFETIME = timedelta(days=30)
 
 
 def utcnow() -> datetime:
@@ -82,6 +87,7 @@ class App:
     media: MediaStore
     sinks: list[EventSink] = field(default_factory=list)
     clock: Callable[[], datetime] = utcnow
+    dispatcher: Dispatcher | None = None
 
     async def close(self) -> None:
         await self.http.close()
@@ -122,17 +128,82 @@ class App:
         )
 
     async def keep_tokens_alive(self) -> None:
-        """OK tokens live 30 days from their last use: touch them daily."""
+        """Daily: touch tokens that lapse unless used (OK: 30 days from the last call), record
+        the success, and warn staff once a token is within `ok.token_warn_days` of lapsing."""
+        now = self.clock()
         for (account, platform), publisher in self.publishers.items():
             touch = getattr(publisher, "touch_session", None)
             if touch is None:
                 continue
             try:
                 await touch()
-            except Exception as exc:
+            except AuthError as exc:
+                async with self.sessionmaker() as session, session.begin():
+                    newly = await DeliveryRepository(session).pause(
+                        account, platform, str(exc.reason), now
+                    )
+                logger.error(
+                    "account=%s platform=%s token check failed: %s", account, platform, exc
+                )
+                if newly:
+                    await self.alert(
+                        texts.ALERT_ACCOUNT_PAUSED.format(
+                            account=self._title(account),
+                            platform=texts.PLATFORM_NAMES.get(str(platform), str(platform)),
+                            reason=texts.REASONS.get(
+                                str(exc.reason), texts.REASON_FALLBACK
+                            ).format(
+                                platform=texts.PLATFORM_NAMES.get(str(platform), str(platform))
+                            ),
+                        )
+                    )
+                continue
+            except PublishError as exc:
                 logger.warning(
                     "account=%s platform=%s keep-alive failed: %s", account, platform, exc
                 )
+            else:
+                async with self.sessionmaker() as session, session.begin():
+                    await DeliveryRepository(session).record_success(account, platform, now)
+        await self.warn_lapsing_tokens()
+
+    async def warn_lapsing_tokens(self) -> list[tuple[str, Platform, datetime]]:
+        """OK tokens whose last successful use is so old that they lapse within the warning
+        window; staff are told which account and by when."""
+        now = self.clock()
+        window = timedelta(days=self.settings.ok.token_warn_days)
+        lapsing: list[tuple[str, Platform, datetime]] = []
+        async with self.sessionmaker() as session:
+            states = await DeliveryRepository(session).target_states()
+        for state in states:
+            if state.platform is not Platform.OK or state.last_success_at is None:
+                continue
+            lapses_at = state.last_success_at + OK_TOKEN_LIFETIME
+            if lapses_at - now <= window:
+                lapsing.append((state.account, state.platform, lapses_at))
+                await self.alert(
+                    texts.ALERT_OK_TOKEN_LAPSING.format(
+                        account=self._title(state.account),
+                        at=lapses_at.astimezone(self.settings.tz).strftime("%d.%m.%Y"),
+                    )
+                )
+        return lapsing
+
+    def _title(self, account: str) -> str:
+        config = self.settings.accounts.get(account)
+        return config.title if config is not None else account
+
+    async def alert(self, text: str) -> None:
+        """A message to the staff chat (and the log); never raises."""
+        logger.warning("staff alert: %s", text)
+        if self.bot is None:
+            return
+        try:
+            await self.bot.send_message(
+                chat_id=self.settings.telegram.staff_chat_id, text=text, parse_mode=None
+            )
+        except Exception as exc:
+            logger.error("staff alert not sent: %s", exc)
 
     async def check(self) -> dict[tuple[str, Platform], list[CheckLine]]:
         """Ask every publisher what its tokens can do; resume targets whose check passes."""
@@ -144,7 +215,13 @@ class App:
                 lines = [CheckLine(ok=False, code="check.crashed", detail=str(exc))]
             results[key] = lines
             if lines and all(line.ok for line in lines):
-                await self.service.resume(key[0], key[1], actor="check")
+                # A passing check is a successful call: it also extends an OK token.
+                async with self.sessionmaker() as session, session.begin():
+                    await DeliveryRepository(session).record_success(key[0], key[1], self.clock())
+                if await self.service.resume(key[0], key[1], actor="check"):
+                    lines.append(
+                        CheckLine(ok=True, code="resumed", detail="paused deliveries resume now")
+                    )
         return results
 
 
@@ -214,6 +291,10 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     telegram_task = None
     if app.bot is not None:
         telegram_task = asyncio.create_task(run_telegram(app), name="telegram")
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # full passes (aiogram's large heap made them take ~100 ms).
+    gc.collect()
+    gc.freeze()
     logger.info(
         "crosspost running: %s accounts, %s publishers",
         len(app.settings.accounts),
@@ -228,6 +309,11 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     logger.info("stopping: no new claims; waiting for sends in flight")
     periodic.shutdown(wait=False)
     if telegram_task is not None:
+        if app.dispatcher is not None:
+            with contextlib.suppress(RuntimeError):
+                await app.dispatcher.stop_polling()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(telegram_task), timeout=5)
         telegram_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await telegram_task
@@ -255,9 +341,10 @@ async def run_telegram(app: App) -> None:
     )
     webhook = app.settings.telegram.webhook
     if webhook is None:
-        await dp.start_polling(
-            app.bot, handle_signals=False, allowed_updates=dp.resolve_used_update_types()
-        )
+        from adapters.telegram.webhook import start_polling
+
+        app.dispatcher = dp
+        await start_polling(app.bot, dp)
         return
     from adapters.telegram.webhook import serve_webhook
 

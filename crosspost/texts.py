@@ -238,3 +238,15 @@ BOT_DELETE_DONE = "Публикация №{id} удалена. Подробно
 BOT_DELETE_ALREADY = "Публикация №{id} уже удалена."
 # Words a reply to a report may say to delete the post.
 DELETE_WORDS = frozenset({"удалить", "удали", "удаление"})
+
+
+# -- alerts to the staff chat ---------------------------------------------------------------------
+
+ALERT_ACCOUNT_PAUSED = (
+    "⏸ {account} · {platform}: публикации приостановлены — {reason}. "
+    "Посты не пропадут: они отправятся, когда проверка пройдёт."
+)
+ALERT_OK_TOKEN_LAPSING = (
+    "⚠️ {account} · Одноклассники: токен перестанет действовать около {at}, если им не "
+    "пользоваться. Выполните crosspost check или получите новый токен (docs/ok.md)."
+)

@@ -1,0 +1,114 @@
+"""The whole service wired as `crosspost run` wires it, against the three emulators."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from crosspost.app import App, build_app, run_service
+from crosspost.config import parse_settings
+from crosspost.emulators.ok import OkEmulator
+from crosspost.emulators.telegram import TelegramEmulator
+from crosspost.emulators.vk import VkEmulator
+from crosspost.models import Platform
+from crosspost.queue import DeliveryRepository
+from crosspost.sandbox import (
+    ACCOUNTS,
+    BOT_TOKEN,
+    DEMO_TEXT,
+    STAFF_CHAT_ID,
+    sandbox_config,
+    seed,
+    tiny_png,
+)
+
+
+@dataclass
+class World:
+    tg: TelegramEmulator
+    vk: VkEmulator
+    ok: OkEmulator
+    app: App
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    tg, vk, ok = TelegramEmulator(token=BOT_TOKEN), VkEmulator(), OkEmulator()
+    seed(tg, vk, ok)
+    data = sandbox_config(await tg.start(), await vk.start(), await ok.start(), tmp_path)
+    app = await build_app(parse_settings(data, env={}))
+    try:
+        yield World(tg=tg, vk=vk, ok=ok, app=app)
+    finally:
+        await app.close()
+        await tg.stop()
+        await vk.stop()
+        await ok.stop()
+
+
+async def test_channel_post_reaches_vk_and_ok_and_staff_see_links(world: World) -> None:
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_service(world.app, stop=stop))
+    try:
+        await world.tg.wait_for_request("getUpdates")
+        adm = ACCOUNTS["administration"]
+        world.tg.post_to_channel(adm["channel"], photo=tiny_png(), caption=DEMO_TEXT)
+        report = await world.tg.wait_for_sent(
+            lambda s: s.chat_id == STAFF_CHAT_ID and (s.text or "").count("✅") == 2,
+            timeout=15,
+        )
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await service
+    (post,) = world.vk.wall(adm["vk_group"])
+    assert post.text.startswith("Уважаемые жители!")
+    assert len(post.attachments) == 1
+    assert world.vk.media(post.attachments[0]).data == tiny_png()
+    (topic,) = world.ok.group_topics(adm["ok_group"])
+    assert "субботник" in topic.text
+    assert world.ok.topic_photos(topic)[0].data == tiny_png()
+    text = report[-1].text or ""
+    assert f"https://vk.com/wall-{adm['vk_group']}_{post.post_id}" in text
+    assert "ok.ru/group/" in text
+    assert not world.vk.wall(ACCOUNTS["head"]["vk_group"])  # only the account's own mirror
+
+
+async def test_ok_token_close_to_lapsing_warns_staff(world: World) -> None:
+    now = world.app.clock()
+    async with world.app.sessionmaker() as session, session.begin():
+        repo = DeliveryRepository(session)
+        await repo.record_success("administration", Platform.OK, now - timedelta(days=25))
+        await repo.record_success("head", Platform.OK, now - timedelta(days=2))
+    lapsing = await world.app.warn_lapsing_tokens()
+    assert [(a, p) for a, p, _ in lapsing] == [("administration", Platform.OK)]
+    (alert,) = await world.tg.wait_for_sent(lambda s: s.chat_id == STAFF_CHAT_ID)
+    assert "Одноклассники" in (alert.text or "")
+    assert ACCOUNTS["administration"]["title"] in (alert.text or "")
+
+
+async def test_expired_ok_token_pauses_then_check_resumes(world: World) -> None:
+    world.ok.expire_token("sandbox-ok-token-head")
+    await world.app.keep_tokens_alive()
+    async with world.app.sessionmaker() as session:
+        states = {
+            (s.account, s.platform): s for s in await DeliveryRepository(session).target_states()
+        }
+    assert states[("head", Platform.OK)].paused
+    assert (
+        not states.get(("administration", Platform.OK))
+        or not states[("administration", Platform.OK)].paused
+    )
+    world.ok.expire_token("sandbox-ok-token-head", expired=False)
+    results = await world.app.check()
+    assert all(line.ok for line in results[("head", Platform.OK)])
+    async with world.app.sessionmaker() as session:
+        states = {
+            (s.account, s.platform): s for s in await DeliveryRepository(session).target_states()
+        }
+    assert not states[("head", Platform.OK)].paused
