@@ -9,6 +9,8 @@ from aiolimiter import AsyncLimiter
 from crosspost.config import SchedulerConfig
 from crosspost.publishing import Throttle
 
+SAFETY_MARGIN = 0.9
+
 
 class RateLimits:
     """A ThrottleFactory: one bucket per (kind, token); tokens are hashed, never kept."""
@@ -22,7 +24,9 @@ class RateLimits:
         key = (kind, digest)
         limiter = self._limiters.get(key)
         if limiter is None:
-            rate = self.config.rate_limit(kind)
+            # A tenth below the platform's number: our clock and theirs see the same requests
+            # a few milliseconds apart, and a bucket filled exactly to the limit trips on that.
+            rate = self.config.rate_limit(kind) * SAFETY_MARGIN
             # A bucket of one second's worth (at least 1): short bursts pass, sustained load waits.
             if rate >= 1:
                 limiter = AsyncLimiter(max_rate=rate, time_period=1.0)
