@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost.db import create_engine, create_sessionmaker, migrate
 from crosspost.models import Content, NewPublication, Platform, PublicationSource, Target
 from crosspost.richtext import RichText
+
+# CI runs the same examples every time (a failure there is reproducible); locally each run
+# explores new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture
