@@ -73,11 +73,21 @@ def settings_from(config: Path | None) -> Settings:
     return load_settings(config_path(config))
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def setup_logging(verbose: bool = False, *, log_file: Path | None = None) -> None:
+    """INFO to stderr; with `log_file` (the sandbox) INFO goes there and the screen shows only
+    warnings, so the story printed for a person stays readable."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    screen = logging.StreamHandler()
+    screen.setFormatter(fmt)
+    if log_file is not None and not verbose:
+        screen.setLevel(logging.WARNING)
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(log_file, encoding="utf-8")
+        to_file.setFormatter(fmt)
+        root.addHandler(to_file)
+    root.addHandler(screen)
     # aiohttp's access log and APScheduler's per-run lines drown the service's own story.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
@@ -140,15 +150,16 @@ def run(
 
     Without a config file (and with --sandbox) it runs against local emulators of Telegram, VK
     and OK, so nothing real is touched."""
-    setup_logging(verbose)
     path = config_path(config)
     if sandbox or (config is None and not path.exists()):
-        from crosspost.sandbox import run_sandbox
+        from crosspost.sandbox import SANDBOX_DIR, run_sandbox
 
+        setup_logging(verbose, log_file=SANDBOX_DIR / "crosspost.log")
         if not sandbox:
             err.print(f"No config file at {path}: starting in sandbox mode (local emulators).")
         run_async(lambda: run_sandbox(out))
         return
+    setup_logging(verbose)
 
     async def main() -> None:
         from crosspost.app import build_app, run_service

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -165,7 +166,12 @@ def write_toml(data: dict[str, Any], path: Path) -> None:
 
 
 def _prepare_dir(root: Path) -> Path:
+    """A fresh database and media store each run: the emulators start empty too, and an old
+    database would take their message ids for posts it has already mirrored."""
     root.mkdir(parents=True, exist_ok=True)
+    for name in ("crosspost.db", "crosspost.db-wal", "crosspost.db-shm"):
+        (root / name).unlink(missing_ok=True)
+    shutil.rmtree(root / "media", ignore_errors=True)
     return root.resolve()
 
 
@@ -183,7 +189,8 @@ async def run_sandbox(console: Console, *, root: Path = SANDBOX_DIR, demo: bool 
         "[bold]crosspost sandbox[/bold]: emulated Telegram, VK and OK on 127.0.0.1 — "
         "nothing real is touched.\n"
         f"  Telegram Bot API {tg_base}\n  VK API {vk_base}\n  OK API {ok_base}\n"
-        f"  database and media in {root}/, config written to {root / 'crosspost.toml'}\n"
+        f"  database, media and the log (crosspost.log) in {root}/; "
+        f"config written to {root / 'crosspost.toml'}\n"
         f"  queue a post from another terminal: .venv/bin/crosspost post -c "
         f"{root / 'crosspost.toml'} -t 'Текст'\n  Ctrl-C stops."
     )
