@@ -777,7 +777,7 @@ def table(rows: list[Row]) -> Table:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.queue", description=__doc__)
     parser.add_argument("--deliveries", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument(
         "--drain-cap", type=float, default=25.0, help="seconds per drain run at most"
     )

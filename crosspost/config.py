@@ -154,7 +154,7 @@ class AccountConfig(_Model):
 
 
 class SchedulerConfig(_Model):
-    concurrency: int = Field(default=8, ge=1, le=64)
+    concurrency: int = Field(default=16, ge=1, le=64)
     lease_seconds: int = Field(default=300, ge=10)
     max_attempts: int = Field(default=8, ge=1)
     base_delay_seconds: float = Field(default=30.0, gt=0)
