@@ -133,27 +133,6 @@ def content_hash(content: Content) -> str:
     return h.hexdigest()
 
 
-def _delivery(row: DeliveryRow) -> Delivery:
-    return Delivery(
-        delivery_id=row.id,
-        publication_id=row.publication_id,
-        account=row.account,
-        platform=Platform(row.platform),
-        status=DeliveryStatus(row.status),
-        due_at=row.due_at,
-        attempts=row.attempts,
-        idempotency_key=row.idempotency_key,
-        lease_until=row.lease_until,
-        remote_id=row.remote_id,
-        remote_url=row.remote_url,
-        last_error=row.last_error,
-        error_reason=row.error_reason,
-        cancel_requested=row.cancel_requested,
-        last_attempt_at=row.last_attempt_at,
-        published_at=row.published_at,
-    )
-
-
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
 _PUBLICATION_VERSION = (
     select(PublicationRow.version)
@@ -478,10 +457,9 @@ class DeliveryRepository:
                 error_reason="outcome_unknown",
                 updated_at=now,
             )
-            .returning(DeliveryRow)
-            .execution_options(synchronize_session=False)
+            .returning(*_DELIVERIES.c)
         )
-        return [_delivery(r) for r in result.scalars().all()]
+        return [_delivery_from_row(r) for r in result.all()]
 
     # -- settling -----------------------------------------------------------------------------
 
@@ -752,13 +730,12 @@ class DeliveryRepository:
             update(DeliveryRow)
             .where(DeliveryRow.id == delivery_id, DeliveryRow.status == str(S.PENDING))
             .values(due_at=at, updated_at=now)
-            .returning(DeliveryRow)
-            .execution_options(synchronize_session=False)
+            .returning(*_DELIVERIES.c)
         )
-        row = result.scalars().one_or_none()
+        row = result.one_or_none()
         if row is None:
             raise TransitionError(f"delivery {delivery_id} is not pending: cannot reschedule")
-        return _delivery(row)
+        return _delivery_from_row(row)
 
     async def reschedule_publication(
         self, publication_id: int, at: datetime, now: datetime
@@ -779,8 +756,10 @@ class DeliveryRepository:
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, delivery_id: int) -> Delivery | None:
-        row = await self.session.get(DeliveryRow, delivery_id, populate_existing=True)
-        return None if row is None else _delivery(row)
+        row = (
+            await self.session.execute(select(_DELIVERIES).where(_DELIVERIES.c.id == delivery_id))
+        ).one_or_none()
+        return None if row is None else _delivery_from_row(row)
 
     async def get_required(self, delivery_id: int) -> Delivery:
         delivery = await self.get(delivery_id)
@@ -795,12 +774,13 @@ class DeliveryRepository:
         publication_id: int | None = None,
         limit: int = 100,
     ) -> list[Delivery]:
-        stmt = select(DeliveryRow).order_by(DeliveryRow.due_at, DeliveryRow.id).limit(limit)
+        c = _DELIVERIES.c
+        stmt = select(_DELIVERIES).order_by(c.due_at, c.id).limit(limit)
         if statuses is not None:
-            stmt = stmt.where(DeliveryRow.status.in_([str(s) for s in statuses]))
+            stmt = stmt.where(c.status.in_([str(s) for s in statuses]))
         if publication_id is not None:
-            stmt = stmt.where(DeliveryRow.publication_id == publication_id)
-        return [_delivery(r) for r in (await self.session.scalars(stmt)).all()]
+            stmt = stmt.where(c.publication_id == publication_id)
+        return [_delivery_from_row(r) for r in (await self.session.execute(stmt)).all()]
 
     async def for_publication(self, publication_id: int) -> list[Delivery]:
         return await self.list_deliveries(publication_id=publication_id, limit=1000)

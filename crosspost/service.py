@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -140,32 +141,7 @@ class PublicationService:
                 actor, "edit", now, publication_id=publication_id, detail=f"version={version}"
             )
             remotes = await repo.remote_posts(publication_id)
-        copies: list[CopyResult] = []
-        for remote in remotes:
-            publisher = self.publishers.get((remote.account, remote.platform))
-            if publisher is None or not publisher.capabilities.can_edit:
-                copies.append(CopyResult(remote=remote, outcome=CopyOutcome.UNSUPPORTED))
-                continue
-            try:
-                await publisher.edit(remote, content)
-            except UnsupportedError as exc:
-                copies.append(
-                    CopyResult(remote=remote, outcome=CopyOutcome.UNSUPPORTED, error=exc)
-                )
-                continue
-            except PublishError as exc:
-                logger.warning(
-                    "publication=%s account=%s platform=%s edit failed: %s",
-                    publication_id,
-                    remote.account,
-                    remote.platform,
-                    exc,
-                )
-                copies.append(CopyResult(remote=remote, outcome=CopyOutcome.FAILED, error=exc))
-                continue
-            copies.append(CopyResult(remote=remote, outcome=CopyOutcome.DONE))
-            async with self.sessionmaker() as session, session.begin():
-                await DeliveryRepository(session).mark_remote_edited(remote, version, self.clock())
+        copies = await self._each_copy(publication_id, remotes, "edit", content, version)
         return EditResult(changed=True, version=version, copies=tuple(copies))
 
     async def delete(self, publication_id: int, *, actor: str) -> DeleteResult:
@@ -180,14 +156,34 @@ class PublicationService:
             await repo.mark_publication_deleted(publication_id, now)
             await repo.audit(actor, "delete", now, publication_id=publication_id)
             remotes = await repo.remote_posts(publication_id)
+        copies = await self._each_copy(publication_id, remotes, "delete", None, None)
+        return DeleteResult(cancelled=tuple(cancelled), copies=tuple(copies))
+
+    async def _each_copy(
+        self,
+        publication_id: int,
+        remotes: list[RemotePost],
+        action: Literal["edit", "delete"],
+        content: Content | None,
+        version: int | None,
+    ) -> list[CopyResult]:
+        """Edit or delete every published copy; each copy's outcome is reported, none raises."""
         copies: list[CopyResult] = []
         for remote in remotes:
             publisher = self.publishers.get((remote.account, remote.platform))
-            if publisher is None or not publisher.capabilities.can_delete:
+            able = publisher is not None and (
+                publisher.capabilities.can_edit
+                if action == "edit"
+                else publisher.capabilities.can_delete
+            )
+            if publisher is None or not able:
                 copies.append(CopyResult(remote=remote, outcome=CopyOutcome.UNSUPPORTED))
                 continue
             try:
-                await publisher.delete(remote)
+                if action == "edit" and content is not None:
+                    await publisher.edit(remote, content)
+                else:
+                    await publisher.delete(remote)
             except UnsupportedError as exc:
                 copies.append(
                     CopyResult(remote=remote, outcome=CopyOutcome.UNSUPPORTED, error=exc)
@@ -195,18 +191,23 @@ class PublicationService:
                 continue
             except PublishError as exc:
                 logger.warning(
-                    "publication=%s account=%s platform=%s delete failed: %s",
+                    "publication=%s account=%s platform=%s %s failed: %s",
                     publication_id,
                     remote.account,
                     remote.platform,
+                    action,
                     exc,
                 )
                 copies.append(CopyResult(remote=remote, outcome=CopyOutcome.FAILED, error=exc))
                 continue
             copies.append(CopyResult(remote=remote, outcome=CopyOutcome.DONE))
             async with self.sessionmaker() as session, session.begin():
-                await DeliveryRepository(session).mark_remote_deleted(remote, self.clock())
-        return DeleteResult(cancelled=tuple(cancelled), copies=tuple(copies))
+                repo = DeliveryRepository(session)
+                if action == "edit" and version is not None:
+                    await repo.mark_remote_edited(remote, version, self.clock())
+                else:
+                    await repo.mark_remote_deleted(remote, self.clock())
+        return copies
 
     async def cancel_publication(self, publication_id: int, *, actor: str) -> list[Delivery]:
         now = self.clock()
