@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 # Album items seen in the wild arrive within 0.55-1.4 s (platforms.md §1.2).
 ALBUM_DEBOUNCE = timedelta(seconds=1.5)
+# Album files fetched at once from Telegram (each getFile is its own round trip).
+FETCH_CONCURRENCY = 4
 ALBUM_HARD_CAP = timedelta(seconds=10)
 
 # Message fields holding content no other platform takes (texts.CONTENT_KINDS words them).
@@ -174,24 +176,30 @@ async def build_content(
         if captioned is not None
         else RichText.plain("")
     )
-    media: list[MediaItem] = []
-    notes: list[Note] = []
-    for part in parts:
-        if part.media is None:
-            continue
-        item = await fetch_file(
-            bot,
-            file_id=part.media.file_id,
-            file_size=part.media.file_size,
-            file_name=part.media.file_name,
-            mime_type=part.media.mime_type,
-            kind=MediaKind(part.media.kind),
-            store_dir=media_dir,
-            is_local=settings.telegram.is_local,
-        )
-        if item.missing:
-            notes.append(Note(code="file_too_big", detail=part.media.file_name or item.file_name))
-        media.append(item)
+    limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+    async def fetch(media: MediaRef) -> MediaItem:
+        async with limit:
+            return await fetch_file(
+                bot,
+                file_id=media.file_id,
+                file_size=media.file_size,
+                file_name=media.file_name,
+                mime_type=media.mime_type,
+                kind=MediaKind(media.kind),
+                store_dir=media_dir,
+                is_local=settings.telegram.is_local,
+            )
+
+    # An album's files download side by side (each getFile is a round trip to Telegram);
+    # gather keeps their order.
+    with_media = [p.media for p in parts if p.media is not None]
+    media = list(await asyncio.gather(*(fetch(m) for m in with_media)))
+    notes = [
+        Note(code="file_too_big", detail=m.file_name or item.file_name)
+        for m, item in zip(with_media, media, strict=True)
+        if item.missing
+    ]
     dropped = [k for p in parts for k in p.dropped]
     return Content(text=text, media=tuple(media), original_url=url), notes, dropped
 
