@@ -240,3 +240,40 @@ async def test_held_delivery_gets_a_retry_button_only_staff_can_press(harness: H
     await harness.wait_published(ok, count=2)
     done = await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
     assert not done[-1].reply_markup or not done[-1].reply_markup.get("inline_keyboard")
+
+
+async def test_file_too_big_to_fetch_still_publishes_text_and_tells_staff(
+    harness: Harness,
+) -> None:
+    harness.emulator.download_limit = 100  # stands for the cloud Bot API's 20 MB
+    await harness.start_bot()
+    harness.emulator.post_to_channel(
+        CHANNEL_ID, document=b"%PDF" + b"0" * 500, file_name="smeta.pdf", caption="Смета"
+    )
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    content = vk.calls[0].content
+    assert content is not None
+    assert content.text.text == "Смета"
+    assert [m.missing for m in content.media] == [True]
+    assert content.original_url == "https://t.me/adm_spassk/1"
+    await harness.wait_staff(text_has("smeta.pdf", "больше 20 МБ", "✅"))
+
+
+async def test_delete_command_with_post_link_deletes_every_copy(harness: Harness) -> None:
+    await harness.start_bot()
+    harness.emulator.post_to_channel(CHANNEL_ID, text="Пост для удаления")
+    await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
+    harness.emulator.send_private(STAFF_ID, text="/delete https://t.me/adm_spassk/1")
+    confirm = (await harness.wait_private(STAFF_ID, text_has("Удалить публикацию")))[0]
+    assert confirm.reply_markup is not None
+    yes = confirm.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    harness.emulator.press_button(STAFF_ID, confirm.message_id, yes)
+    await harness.wait_staff(text_has("🗑 Удалена"))  # the report says so
+    deleted = [
+        c.remote
+        for f in (harness.fake(ADM, Platform.VK), harness.fake(ADM, Platform.OK))
+        for c in f.calls
+        if c.method == "delete"
+    ]
+    assert len(deleted) == 2
