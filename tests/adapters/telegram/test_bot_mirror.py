@@ -245,13 +245,17 @@ async def test_held_delivery_gets_a_retry_button_only_staff_can_press(harness: H
 async def test_file_too_big_to_fetch_still_publishes_text_and_tells_staff(
     harness: Harness,
 ) -> None:
+    limit = harness.emulator.download_limit
     harness.emulator.download_limit = 100  # stands for the cloud Bot API's 20 MB
-    await harness.start_bot()
-    harness.emulator.post_to_channel(
-        CHANNEL_ID, document=b"%PDF" + b"0" * 500, file_name="smeta.pdf", caption="Смета"
-    )
-    vk = harness.fake(ADM, Platform.VK)
-    await harness.wait_published(vk)
+    try:
+        await harness.start_bot()
+        harness.emulator.post_to_channel(
+            CHANNEL_ID, document=b"%PDF" + b"0" * 500, file_name="smeta.pdf", caption="Смета"
+        )
+        vk = harness.fake(ADM, Platform.VK)
+        await harness.wait_published(vk)
+    finally:
+        harness.emulator.download_limit = limit
     content = vk.calls[0].content
     assert content is not None
     assert content.text.text == "Смета"
