@@ -14,8 +14,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import platform
-import sqlite3
 import sys
 import tempfile
 import time
@@ -34,6 +32,7 @@ from adapters.telegram.bot import build_dispatcher
 from adapters.telegram.mirror import ALBUM_DEBOUNCE, ChannelMirror, PostPart
 from adapters.telegram.reports import TelegramReporter
 from adapters.telegram.session import create_bot
+from benchmarks.queue import machine_line, ms, percentile
 from crosspost.config import Settings, parse_settings
 from crosspost.db import create_engine, create_sessionmaker, migrate
 from crosspost.emulators.telegram import TelegramEmulator
@@ -89,17 +88,6 @@ class Row:
     note: str = ""
 
 
-def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (p99 of 200 samples is the 198th smallest)."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
 def spread(
     section: str,
     figure: str,
@@ -118,22 +106,6 @@ def spread(
         goal=f"p99 <= {goal * 1000:.0f} ms" if goal is not None else "",
         met=None if goal is None else p99 <= goal,
         note=note,
-    )
-
-
-def machine_line() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"{cpu}, {usable} cores usable ({os.cpu_count()} online), "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"{platform.system()} {platform.release()}, "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC"
     )
 
 
