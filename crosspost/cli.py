@@ -18,6 +18,10 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
+from crosspost.commands import event as event_commands
+from crosspost.commands import max as max_commands
+from crosspost.commands import recurring as recurring_commands
+from crosspost.commands import stats as stats_commands
 from crosspost.config import Settings, load_settings
 from crosspost.db import sqlite_path
 from crosspost.errors import ConfigError, UsageError
@@ -50,6 +54,15 @@ app = typer.Typer(
 )
 queue_app = typer.Typer(no_args_is_help=True, help="Look at and act on the publication queue.")
 app.add_typer(queue_app, name="queue")
+# Feature command groups (each module owns its group; see crosspost/commands/).
+# -- stats (issue 10) --
+app.add_typer(stats_commands.app, name="stats")
+# -- event, recurring (issue 11) --
+app.add_typer(event_commands.app, name="event")
+app.add_typer(recurring_commands.app, name="recurring")
+# -- max (issue 14) --
+app.add_typer(max_commands.app, name="max")
+# -- end of feature command groups --
 
 out = Console()
 err = Console(stderr=True)

@@ -254,6 +254,29 @@ class TelegramReportNoteRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+# -- delivery engine: operations, inbox (issue 9) ---------------------------------------------
+
+# (engine tables go here)
+
+
+# -- statistics (issue 10) ---------------------------------------------------------------------
+
+# (statistics tables go here)
+
+
+# -- events and recurring posts (issue 11) ----------------------------------------------------
+
+# (event tables go here)
+
+
+# -- MAX (issue 14) -----------------------------------------------------------------------------
+
+# (MAX tables go here)
+
+
+# -- end of feature tables ---------------------------------------------------------------------
+
+
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

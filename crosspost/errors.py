@@ -91,6 +91,11 @@ class TransientError(PublishError):
         super().__init__(message, platform=platform, account=account, code=code, reason=reason)
         self.retry_after = retry_after
 
+    @property
+    def rate_limited(self) -> bool:
+        """A rate-limit answer: the scheduler waits for it, it does not count as an attempt."""
+        return self.reason is Reason.RATE_LIMITED
+
 
 class OutcomeUnknownError(PublishError):
     """The request left and no answer came: the post may exist. Never retried blindly."""

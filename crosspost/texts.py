@@ -250,3 +250,28 @@ ALERT_OK_TOKEN_LAPSING = (
     "⚠️ {account} · Одноклассники: токен перестанет действовать около {at}, если им не "
     "пользоваться. Выполните crosspost check или получите новый токен (docs/ok.md)."
 )
+
+
+# -- statistics (issue 10) ---------------------------------------------------------------------
+
+# (statistics texts go here)
+
+
+# -- events and recurring posts (issue 11) ----------------------------------------------------
+
+# (event texts go here)
+
+
+# -- MAX (issue 14) -----------------------------------------------------------------------------
+
+# (MAX texts go here)
+
+
+# -- service, health, configuration (issue 12) --------------------------------------------------
+
+# (service texts go here)
+
+
+# -- delivery engine: inbox, failures at the door (issue 9) -----------------------------------
+
+# (engine texts go here)

@@ -1,0 +1,24 @@
+"""delivery engine: operations, leases with owners, inbound inbox (issue 9)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02
+
+Reserved in the chain so that work on separate issues lands without two heads; the owner of the
+issue fills it in (and its downgrade) together with the ORM tables.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,24 @@
+"""events with reminders, recurring rules (issue 11)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-02
+
+Reserved in the chain so that work on separate issues lands without two heads; the owner of the
+issue fills it in (and its downgrade) together with the ORM tables.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,24 @@
+"""MAX: channels as a source and target (issue 14)
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
+
+Reserved in the chain so that work on separate issues lands without two heads; the owner of the
+issue fills it in (and its downgrade) together with the ORM tables.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
