@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check crosspost adapters scheduler migrations tests benchmarks
 	$(BIN)/ruff format --check crosspost adapters scheduler migrations tests benchmarks
 	$(BIN)/mypy crosspost adapters scheduler
-	$(BIN)/pytest
+	scripts/with-postgres $(BIN)/pytest
 
 bench: $(STAMP)
 	-$(BIN)/python -m benchmarks.queue

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crosspost.db import Base, create_engine, downgrade, migrate
+from tests.conftest import DATABASES, fresh_database_url
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:
@@ -13,8 +15,13 @@ async def _tables(engine: AsyncEngine) -> set[str]:
         return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
 
 
-async def test_upgrade_downgrade_upgrade_is_clean(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+@pytest.mark.parametrize("kind", DATABASES)
+async def test_upgrade_downgrade_upgrade_is_clean(kind: str, tmp_path: Path) -> None:
+    async with fresh_database_url(kind, tmp_path) as url:
+        await _upgrade_downgrade_upgrade(create_engine(url))
+
+
+async def _upgrade_downgrade_upgrade(engine: AsyncEngine) -> None:
     try:
         await migrate(engine)
         expected = set(Base.metadata.tables) | {"alembic_version"}
@@ -28,12 +35,17 @@ async def test_upgrade_downgrade_upgrade_is_clean(tmp_path: Path) -> None:
         await engine.dispose()
 
 
-async def test_models_match_migrations(tmp_path: Path) -> None:
-    """Autogenerate finds nothing to do: the ORM and the migrations agree."""
+@pytest.mark.parametrize("kind", DATABASES)
+async def test_models_match_migrations(kind: str, tmp_path: Path) -> None:
+    """Autogenerate finds nothing to do: the ORM and the migrations agree, on both databases."""
+    async with fresh_database_url(kind, tmp_path) as url:
+        await _models_match_migrations(create_engine(url))
+
+
+async def _models_match_migrations(engine: AsyncEngine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     try:
         await migrate(engine)
         async with engine.connect() as conn:
