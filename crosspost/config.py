@@ -32,6 +32,8 @@ DEFAULT_RATE_LIMITS: Mapping[str, float] = {
     "vk_user": 3.0,
     "vk_community": 20.0,
     "ok": 2.0,  # OK publishes no number: a conservative default
+    "max": 2.0,  # MAX: 2 messages per second per chat (official)
+    "max_bot": 30.0,  # MAX: 30 requests per second per bot
 }
 
 

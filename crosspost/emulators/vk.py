@@ -17,6 +17,7 @@ import itertools
 import json
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,8 +28,8 @@ API_VERSION = "5.199"
 # VK documents guid as "to avoid duplication"; the one-hour window is folklore we adopt.
 GUID_WINDOW_SECONDS = 3600.0
 MAX_WALL_ATTACHMENTS = 10
-# Leaky-bucket slack for network jitter between the client's limiter and our clock.
-RATE_SLACK = 0.25
+# VK counts requests per token in a sliding second (3 for a user token, 20 for a community).
+RATE_WINDOW_SECONDS = 1.0
 
 # Scope bits of user tokens (dev.vk.com/reference/access-rights).
 USER_SCOPE_BITS: Mapping[str, int] = {
@@ -155,12 +156,6 @@ class _Ticket:
     video: EmuMedia | None = None
 
 
-@dataclass
-class _Bucket:
-    level: float = 0.0
-    at: float = 0.0
-
-
 class VkApiError(Exception):
     def __init__(self, code: int, message: str | None = None, **extra: str) -> None:
         super().__init__(code)
@@ -253,7 +248,9 @@ class VkEmulator:
         self.faults: list[Fault] = []
         self._tickets: dict[str, _Ticket] = {}
         self._pending_files: dict[str, EmuMedia] = {}
-        self._buckets: dict[str, _Bucket] = {}
+        self._windows: dict[str, deque[float]] = {}
+        # Requests VK refused with error 6 (too many per second), per token kind.
+        self.rate_violations: dict[TokenKind, int] = {}
         self._ids = itertools.count(1)
         self._release = asyncio.Event()
 
@@ -401,12 +398,13 @@ class VkEmulator:
     def _rate_limit(self, token_value: str, token: EmuToken) -> None:
         rate = self.community_rate if token.kind is TokenKind.COMMUNITY else self.user_rate
         now = self.clock()
-        bucket = self._buckets.setdefault(token_value, _Bucket(level=0.0, at=now))
-        bucket.level = max(0.0, bucket.level - (now - bucket.at) * rate)
-        bucket.at = now
-        if bucket.level + 1 > rate + RATE_SLACK:
+        window = self._windows.setdefault(token_value, deque())
+        while window and window[0] <= now - RATE_WINDOW_SECONDS:
+            window.popleft()
+        if len(window) >= rate:
+            self.rate_violations[token.kind] = self.rate_violations.get(token.kind, 0) + 1
             raise VkApiError(6)
-        bucket.level += 1
+        window.append(now)
 
     def _take_fault(self, name: str) -> Fault | None:
         for i, fault in enumerate(self.faults):
