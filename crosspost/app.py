@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
 from aiogram import Bot, Dispatcher
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import create_engine, create_sessionmaker, migrate
+from crosspost.db import RemotePostRow, create_engine, create_sessionmaker, migrate
 from crosspost.errors import AuthError, PublishError
 from crosspost.events import EventSink, FanOutSink, LogSink
 from crosspost.media import MediaStore
@@ -68,6 +70,12 @@ def build_publishers(
             )
         if account.ok is not None:
             publishers[(name, Platform.OK)] = ok_adapter.create_publisher(
+                settings=settings, account=name, http=http, throttle=throttle
+            )
+        if account.max_chat_id is not None:
+            from adapters import max as max_adapter
+
+            publishers[(name, Platform.MAX)] = max_adapter.create_publisher(
                 settings=settings, account=name, http=http, throttle=throttle
             )
     return publishers
@@ -225,6 +233,43 @@ class App:
         return results
 
 
+# -- MAX (issue 14) -----------------------------------------------------------------------------
+
+
+def remote_id_recorded(
+    sessionmaker: async_sessionmaker[AsyncSession], platform: Platform
+) -> Callable[[str], Awaitable[bool]]:
+    """Whether a remote message id is already in the ledger (as a post or one of its parts)."""
+
+    async def recorded(remote_id: str) -> bool:
+        async with sessionmaker() as session:
+            found = await session.scalar(
+                select(RemotePostRow.id)
+                .where(
+                    RemotePostRow.platform == str(platform),
+                    or_(
+                        RemotePostRow.remote_id == remote_id,
+                        RemotePostRow.parts.contains(json.dumps(remote_id)),
+                    ),
+                )
+                .limit(1)
+            )
+        return found is not None
+
+    return recorded
+
+
+def _wire_max(
+    publishers: dict[tuple[str, Platform], Publisher],
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    from adapters.max import MaxPublisher
+
+    for publisher in publishers.values():
+        if isinstance(publisher, MaxPublisher):
+            publisher.is_claimed = remote_id_recorded(sessionmaker, Platform.MAX)
+
+
 async def build_app(
     settings: Settings, *, sinks: list[EventSink] | None = None, with_telegram: bool = True
 ) -> App:
@@ -240,6 +285,7 @@ async def build_app(
         bot = create_bot(settings.telegram)
     limits = RateLimits(settings.scheduler)
     publishers = build_publishers(settings, http=http, bot=bot, throttle=limits)
+    _wire_max(publishers, sessionmaker)
     sink_list: list[EventSink] = [LogSink(), *(sinks or [])]
     sink = FanOutSink(*sink_list)
     sc = settings.scheduler

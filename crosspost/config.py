@@ -119,9 +119,24 @@ class OkAccount(_Model):
     session_secret_key: SecretStr | None = None
 
 
-class MaxAccount(_Model):
-    chat_id: int
+# -- MAX (issue 14) -----------------------------------------------------------------------------
+
+
+class MaxConfig(_Model):
+    api_base: str = "https://platform-api2.max.ru"
     token: SecretStr
+    # The Минцифры root CA (PEM) the MAX API's certificate chains to; None: the system store.
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    # Long polling: seconds MAX may hold a GET /updates open.
+    poll_timeout_seconds: int = Field(default=30, ge=0, le=90)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"file {value} does not exist (the Минцифры root CA in PEM)")
+        return value
 
 
 class AccountConfig(_Model):
@@ -132,21 +147,35 @@ class AccountConfig(_Model):
     mirror: list[Platform] = Field(default_factory=list)
     vk: VkAccount | None = None
     ok: OkAccount | None = None
+    # -- MAX (issue 14): the channel's chat_id (`crosspost max link` prints it)
+    max_chat_id: int | None = None
+    # The platform whose copy goes out first; the others wait for it (or the timeout).
+    publish_first: Platform | None = None
+    # The other copies end with a link to the first one.
+    link_to_first: bool = False
+    publish_first_timeout_minutes: int = Field(default=30, ge=1, le=1440)
 
     @model_validator(mode="after")
     def _mirror_targets_configured(self) -> Self:
-        for platform in self.mirror:
-            if platform is Platform.TELEGRAM:
-                raise ValueError("mirror lists platforms other than telegram (the source)")
+        named = [("mirror", p) for p in self.mirror]
+        if self.publish_first is not None:
+            named.append(("publish_first", self.publish_first))
+        for key, platform in named:
             if self.platform_config(platform) is None:
-                raise ValueError(
-                    f"mirror names {str(platform)!r} but the account has no [{platform}] settings"
-                )
+                needed = {
+                    Platform.TELEGRAM: "telegram_channel_id",
+                    Platform.MAX: "max_chat_id",
+                }.get(platform, f"[{platform}] settings")
+                raise ValueError(f"{key} names {str(platform)!r} but the account has no {needed}")
+        if self.link_to_first and self.publish_first is None:
+            raise ValueError("link_to_first needs publish_first")
         return self
 
     def platform_config(self, platform: Platform) -> object | None:
         if platform is Platform.TELEGRAM:
             return self.telegram_channel_id
+        if platform is Platform.MAX:
+            return self.max_chat_id
         return getattr(self, str(platform), None)
 
     @property
@@ -168,7 +197,7 @@ class SchedulerConfig(_Model):
     @field_validator("rate_limits")
     @classmethod
     def _known_limit_keys(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = set(value) - set(DEFAULT_RATE_LIMITS) - {"max"}
+        unknown = set(value) - set(DEFAULT_RATE_LIMITS)
         if unknown:
             raise ValueError(
                 f"unknown rate limit {sorted(unknown)[0]!r}; "
@@ -194,6 +223,7 @@ class Settings(_Model):
     telegram: TelegramConfig
     vk: VkConfig = VkConfig()
     ok: OkConfig = OkConfig()
+    max: MaxConfig | None = None
     scheduler: SchedulerConfig = SchedulerConfig()
     media: MediaConfig = MediaConfig()
     accounts: dict[str, AccountConfig] = Field(min_length=1)
@@ -219,6 +249,17 @@ class Settings(_Model):
                         f"accounts {seen[cid]!r} and {name!r} share telegram_channel_id {cid}"
                     )
                 seen[cid] = name
+        max_seen: dict[int, str] = {}
+        for name, account in self.accounts.items():
+            if account.max_chat_id is None:
+                continue
+            if self.max is None:
+                raise ValueError(f"account {name!r} has max_chat_id but there is no [max] table")
+            if account.max_chat_id in max_seen:
+                raise ValueError(
+                    f"accounts {max_seen[account.max_chat_id]!r} and {name!r} share max_chat_id"
+                )
+            max_seen[account.max_chat_id] = name
         return self
 
     @property
@@ -228,6 +269,12 @@ class Settings(_Model):
     def account_by_channel(self, chat_id: int) -> str | None:
         for name, account in self.accounts.items():
             if account.telegram_channel_id == chat_id:
+                return name
+        return None
+
+    def account_by_max_chat(self, chat_id: int) -> str | None:
+        for name, account in self.accounts.items():
+            if account.max_chat_id == chat_id:
                 return name
         return None
 

@@ -9,10 +9,13 @@ from crosspost.errors import UsageError
 from crosspost.models import Platform, Target
 
 
-def mirror_targets(settings: Settings, account: str) -> tuple[Target, ...]:
-    """A post in an account's Telegram channel goes to that account's `mirror` platforms."""
+def mirror_targets(
+    settings: Settings, account: str, source: Platform = Platform.TELEGRAM
+) -> tuple[Target, ...]:
+    """A post in one of an account's channels (Telegram or MAX) goes to that account's `mirror`
+    platforms, never back to the channel it came from."""
     config = settings.accounts[account]
-    return tuple(Target(account=account, platform=p) for p in config.mirror)
+    return tuple(Target(account=account, platform=p) for p in config.mirror if p is not source)
 
 
 def chosen_targets(

@@ -57,7 +57,7 @@ def test_any_number_of_accounts() -> None:
         (lambda d: d["telegram"].update(timezone="Mars/Olympus"), "unknown time zone"),
         (
             lambda d: d["accounts"]["head"].update(mirror=["vk", "max"]),
-            "config key accounts.head: mirror names 'max' but the account has no [max] settings",
+            "config key accounts.head: mirror names 'max' but the account has no max_chat_id",
         ),
         (lambda d: d["accounts"]["head"].update(mirror=["facebook"]), "accounts.head.mirror.1"),
         (

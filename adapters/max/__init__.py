@@ -1,0 +1,57 @@
+"""MAX: an async Bot API client, a Publisher for one account's channel, the channel listener."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from adapters.max.client import MaxClient, ssl_context
+from adapters.max.publisher import MAX_CAPABILITIES, MaxPublisher, render_max_html
+from crosspost.config import Settings
+from crosspost.errors import ConfigError
+from crosspost.publishing import ThrottleFactory
+
+__all__ = [
+    "MAX_CAPABILITIES",
+    "MaxClient",
+    "MaxPublisher",
+    "create_client",
+    "create_publisher",
+    "render_max_html",
+]
+
+
+def create_client(
+    settings: Settings,
+    *,
+    http: aiohttp.ClientSession,
+    throttle: ThrottleFactory,
+    account: str | None = None,
+) -> MaxClient:
+    """The client of the configured bot. Raises ConfigError if there is no [max] table."""
+    if settings.max is None:
+        raise ConfigError("there is no [max] table in the config")
+    return MaxClient(
+        api_base=settings.max.api_base,
+        token=settings.max.token.get_secret_value(),
+        http=http,
+        throttle=throttle,
+        timeout=settings.max.timeout_seconds,
+        ssl_context=ssl_context(settings.max.ca_file),
+        account=account,
+    )
+
+
+def create_publisher(
+    *,
+    settings: Settings,
+    account: str,
+    http: aiohttp.ClientSession,
+    throttle: ThrottleFactory,
+) -> MaxPublisher:
+    """The MAX publisher of one configured account. Raises ConfigError without max_chat_id."""
+    account_config = settings.accounts.get(account)
+    chat_id = account_config.max_chat_id if account_config is not None else None
+    if chat_id is None:
+        raise ConfigError(f"account {account!r} has no max_chat_id")
+    client = create_client(settings, http=http, throttle=throttle, account=account)
+    return MaxPublisher(account=account, chat_id=chat_id, client=client)
