@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -18,13 +18,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
 
+from crosspost import __version__
 from crosspost.commands import event as event_commands
 from crosspost.commands import max as max_commands
 from crosspost.commands import recurring as recurring_commands
 from crosspost.commands import stats as stats_commands
-from crosspost.config import Settings, load_settings
+from crosspost.config import Settings, load_settings, secret_values
 from crosspost.db import sqlite_path
 from crosspost.errors import ConfigError, UsageError
+from crosspost.logs import LogFormat
+from crosspost.logs import setup_logging as configure_logging
 from crosspost.models import (
     OPEN,
     Content,
@@ -46,6 +49,26 @@ ConfigOption = Annotated[
         "--config", "-c", help="Config file (default: $CROSSPOST_CONFIG or ./crosspost.toml)."
     ),
 ]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log debug detail (overrides logging.level).")
+]
+
+
+class LogFormatChoice(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormatChoice | None,
+    typer.Option(
+        "--log-format",
+        help="text (one line per event) or json (one object per line); overrides logging.format.",
+    ),
+]
+# Queue ids are SQLite/PostgreSQL signed 64-bit integers.
+MAX_ID = 2**63 - 1
+DeliveryId = Annotated[int, typer.Argument(help="The delivery id (see `queue list`).")]
 
 app = typer.Typer(
     add_completion=False,
@@ -82,28 +105,56 @@ def config_path(config: Path | None) -> Path:
     return Path(env) if env else DEFAULT_CONFIG
 
 
-def settings_from(config: Path | None) -> Settings:
-    return load_settings(config_path(config))
+def settings_from(
+    config: Path | None, *, verbose: bool = False, log_format: LogFormatChoice | None = None
+) -> Settings:
+    """Load the config, then log as it says (level, format) with its secrets redacted."""
+    settings = load_settings(config_path(config))
+    setup_logging(settings, verbose=verbose, log_format=log_format)
+    return settings
 
 
-def setup_logging(verbose: bool = False, *, log_file: Path | None = None) -> None:
-    """INFO to stderr; with `log_file` (the sandbox) INFO goes there and the screen shows only
-    warnings, so the story printed for a person stays readable."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    screen = logging.StreamHandler()
-    screen.setFormatter(fmt)
-    if log_file is not None and not verbose:
-        screen.setLevel(logging.WARNING)
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        to_file = logging.FileHandler(log_file, encoding="utf-8")
-        to_file.setFormatter(fmt)
-        root.addHandler(to_file)
-    root.addHandler(screen)
-    # aiohttp's access log and APScheduler's per-run lines drown the service's own story.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+def setup_logging(
+    settings: Settings | None = None,
+    *,
+    verbose: bool = False,
+    log_format: LogFormatChoice | None = None,
+    log_file: Path | None = None,
+) -> None:
+    """Level and format from the config unless -v / --log-format say otherwise; with `log_file`
+    (the sandbox) INFO goes there and the screen shows only warnings."""
+    fmt: LogFormat = settings.logging.format if settings else "text"
+    if log_format is not None:
+        fmt = "json" if log_format is LogFormatChoice.JSON else "text"
+    level = "debug" if verbose else (settings.logging.level if settings else "info")
+    configure_logging(
+        level,
+        fmt,
+        secrets=secret_values(settings) if settings is not None else (),
+        log_file=None if verbose else log_file,
+    )
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"crosspost {__version__} (Python {sys.version.split()[0]})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Write a post once in Telegram; publish it on every official account."""
 
 
 def run_async(make: Callable[[], Awaitable[T]]) -> T:
@@ -111,7 +162,8 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except (ConfigError, UsageError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        for line in str(exc).splitlines():
+            typer.echo(f"error: {line}", err=True)
         raise typer.Exit(2) from None
     except Exit as exc:
         typer.echo(exc.message, err=True)
@@ -157,7 +209,8 @@ def run(
     sandbox: Annotated[
         bool, typer.Option("--sandbox", help="Run against the built-in local platform emulators.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    verbose: VerboseOption = False,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the service: the queue drain loop, periodic jobs, the Telegram bot and mirror.
 
@@ -167,17 +220,18 @@ def run(
     if sandbox or (config is None and not path.exists()):
         from crosspost.sandbox import SANDBOX_DIR, run_sandbox
 
-        setup_logging(verbose, log_file=SANDBOX_DIR / "crosspost.log")
+        setup_logging(
+            verbose=verbose, log_format=log_format, log_file=SANDBOX_DIR / "crosspost.log"
+        )
         if not sandbox:
             err.print(f"No config file at {path}: starting in sandbox mode (local emulators).")
         run_async(lambda: run_sandbox(out))
         return
-    setup_logging(verbose)
 
     async def main() -> None:
         from crosspost.app import build_app, run_service
 
-        settings = load_settings(path)
+        settings = settings_from(path, verbose=verbose, log_format=log_format)
         app_ = await build_app(settings)
         try:
             await run_service(app_)
@@ -337,6 +391,9 @@ def queue_list(
         from crosspost.queue import DeliveryRepository
 
         settings = settings_from(config)
+        if database_missing(settings) is not None:
+            out.print("The queue is empty (no database yet).")
+            return
         engine = create_engine(settings.database.url)
         try:
             await do_migrate(engine)
@@ -386,11 +443,31 @@ async def open_service(settings: Settings) -> AsyncIterator[PublicationService]:
         await engine.dispose()
 
 
+def database_missing(settings: Settings) -> Path | None:
+    """The SQLite file when it does not exist yet (nothing was ever queued), else None."""
+    path = sqlite_path(settings.database.url)
+    return path if path is not None and not path.exists() else None
+
+
 def _with_service(
-    config: Path | None, action: Callable[[PublicationService, Settings], Awaitable[str]]
+    config: Path | None,
+    action: Callable[[PublicationService, Settings], Awaitable[str]],
+    *,
+    delivery_id: int,
 ) -> None:
     async def main() -> None:
+        if not 1 <= delivery_id <= MAX_ID:
+            raise UsageError(
+                f"delivery id {delivery_id} is out of range: ids run from 1 to {MAX_ID} "
+                "(see `crosspost queue list`)"
+            )
         settings = settings_from(config)
+        missing = database_missing(settings)
+        if missing is not None:
+            # Looking something up must not create a database.
+            raise UsageError(
+                f"no delivery {delivery_id}: the database {missing} does not exist yet"
+            )
         async with open_service(settings) as service:
             message = await action(service, settings)
         out.print(message)
@@ -399,7 +476,7 @@ def _with_service(
 
 
 @queue_app.command("show")
-def queue_show(delivery_id: int, config: ConfigOption = None) -> None:
+def queue_show(delivery_id: DeliveryId, config: ConfigOption = None) -> None:
     """Show one delivery with its publication and sibling deliveries."""
 
     async def action(service: PublicationService, settings: Settings) -> str:
@@ -425,11 +502,11 @@ def queue_show(delivery_id: int, config: ConfigOption = None) -> None:
             )
         return "\n".join(lines)
 
-    _with_service(config, action)
+    _with_service(config, action, delivery_id=delivery_id)
 
 
 @queue_app.command("cancel")
-def queue_cancel(delivery_id: int, config: ConfigOption = None) -> None:
+def queue_cancel(delivery_id: DeliveryId, config: ConfigOption = None) -> None:
     """Cancel a delivery (one being sent is cancelled unless the platform already took it)."""
 
     async def action(service: PublicationService, settings: Settings) -> str:
@@ -445,11 +522,11 @@ def queue_cancel(delivery_id: int, config: ConfigOption = None) -> None:
             return f"Delivery {delivery_id} cancelled."
         return f"Delivery {delivery_id} is being sent right now; it will be cancelled if it fails."
 
-    _with_service(config, action)
+    _with_service(config, action, delivery_id=delivery_id)
 
 
 @queue_app.command("retry")
-def queue_retry(delivery_id: int, config: ConfigOption = None) -> None:
+def queue_retry(delivery_id: DeliveryId, config: ConfigOption = None) -> None:
     """Send a failed or held delivery again now."""
 
     async def action(service: PublicationService, settings: Settings) -> str:
@@ -463,7 +540,7 @@ def queue_retry(delivery_id: int, config: ConfigOption = None) -> None:
             raise UsageError(f"{exc} (only failed or held deliveries can be retried)") from None
         return f"Delivery {delivery_id} will be sent again now."
 
-    _with_service(config, action)
+    _with_service(config, action, delivery_id=delivery_id)
 
 
 def main() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -20,11 +24,21 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from crosspost.errors import ConfigError
 from crosspost.models import Platform
 
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# "$NAME" without braces: almost always meant as a reference, and taken literally it would be sent
+# to the platform as the token.
+BARE_ENV_REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+PROXY_SCHEMES = ("socks5", "socks4", "http", "https")
+BOT_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
+# Database drivers the service runs on (it is async throughout).
+ASYNC_DRIVERS = {"sqlite+aiosqlite": "SQLite", "postgresql+asyncpg": "PostgreSQL"}
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///crosspost.db"
 
 # Requests per second kept per token before the platform has to say so (platforms.md §1.6, §2.7).
 DEFAULT_RATE_LIMITS: Mapping[str, float] = {
@@ -41,8 +55,60 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_http_url(value: str) -> str:
+    """An http(s) base address; the message never repeats the value (it may hold a token)."""
+    try:
+        parts = urlsplit(value)
+        has_host = bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        has_host = False
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not has_host:
+        raise ValueError("is not a web address: write it like https://api.example.ru")
+    return value
+
+
+def _database_url_problem(url: str) -> str | None:
+    """What is wrong with a database URL, in words that never repeat it (it may hold a
+    password); None when it is usable."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return (
+            "is not a database URL: use sqlite+aiosqlite:///path/to/crosspost.db "
+            "or postgresql+asyncpg://user:password@host/dbname"
+        )
+    driver = parsed.drivername
+    if driver not in ASYNC_DRIVERS:
+        if driver.startswith("sqlite"):
+            return "needs the async SQLite driver: start it with sqlite+aiosqlite:///"
+        if driver.startswith(("postgres", "postgresql")):
+            return "needs the async PostgreSQL driver: start it with postgresql+asyncpg://"
+        return f"names database driver {driver!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    if driver.startswith("sqlite"):
+        if parsed.database in (None, "") or parsed.database == ":memory:":
+            return "needs a database file: sqlite+aiosqlite:///path/to/crosspost.db"
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            return f"points into folder {folder}, which does not exist: create it or fix the path"
+        if Path(parsed.database).is_dir():
+            return "points at a folder: add a file name, e.g. .../crosspost.db"
+    elif not parsed.host or not parsed.database:
+        return "needs a host and a database name: postgresql+asyncpg://user:password@host/dbname"
+    return None
+
+
 class DatabaseConfig(_Model):
-    url: str = "sqlite+aiosqlite:///crosspost.db"
+    url: str = DEFAULT_DATABASE_URL
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, value: str) -> str:
+        problem = _database_url_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class WebhookConfig(_Model):
@@ -69,6 +135,40 @@ class TelegramConfig(_Model):
     staff: list[int] = Field(min_length=1)
     timezone: str = "Asia/Vladivostok"
     webhook: WebhookConfig | None = None
+    # socks5://, socks4:// or http:// proxy for every Telegram request (throttled networks).
+    proxy: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr) -> SecretStr:
+        if not BOT_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "does not look like a bot token (digits, a colon, then letters, exactly as "
+                "@BotFather gave it): check the value or the variable it comes from"
+            )
+        return value
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value.get_secret_value())
+            ok = parts.scheme in PROXY_SCHEMES and bool(parts.hostname) and parts.port is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                "is not a proxy address: write socks5://host:port or http://host:port "
+                "(user:password@ before the host if the proxy needs them)"
+            )
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -89,12 +189,22 @@ class VkConfig(_Model):
     api_version: str = "5.199"
     timeout_seconds: float = Field(default=30.0, gt=0)
 
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
 
 class OkConfig(_Model):
     api_base: str = "https://api.ok.ru/fb.do"
     timeout_seconds: float = Field(default=30.0, gt=0)
     # Warn staff this long before an OK token can lapse (tokens live 30 days, extended by use).
     token_warn_days: int = Field(default=7, ge=1, le=29)
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_url(cls, value: str) -> str:
+        return _check_http_url(value)
 
 
 class VkAccount(_Model):
@@ -110,7 +220,19 @@ class VkAccount(_Model):
 
 
 class OkAccount(_Model):
-    group_id: str = Field(pattern=r"^[0-9]+$")
+    # OK ids exceed what some tools keep exactly, so the API treats them as strings; the file may
+    # hold either a number or a string.
+    group_id: str
+
+    @field_validator("group_id", mode="before")
+    @classmethod
+    def _group_id_digits(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and not re.fullmatch(r"[0-9]{1,30}", value):
+            raise ValueError("must be the group's number (digits only), e.g. 53038939046008")
+        return value
+
     application_key: str = Field(min_length=1)
     application_secret_key: SecretStr
     access_token: SecretStr
@@ -209,6 +331,16 @@ class SchedulerConfig(_Model):
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_seconds)
 
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> Self:
+        if self.base_delay_seconds > self.max_delay_seconds:
+            raise ValueError(
+                f"base_delay_seconds ({self.base_delay_seconds:g}) is above max_delay_seconds "
+                f"({self.max_delay_seconds:g}): the first retry delay cannot exceed the longest; "
+                "lower base_delay_seconds or raise max_delay_seconds"
+            )
+        return self
+
     def rate_limit(self, key: str) -> float:
         return self.rate_limits.get(key, DEFAULT_RATE_LIMITS.get(key, 1.0))
 
@@ -216,6 +348,44 @@ class SchedulerConfig(_Model):
 class MediaConfig(_Model):
     dir: Path = Path("media")
     max_file_mb: int = Field(default=2000, ge=1)
+
+    @field_validator("dir")
+    @classmethod
+    def _not_a_file(cls, value: Path) -> Path:
+        if value.exists() and not value.is_dir():
+            raise ValueError(
+                f"{value} is a file, not a folder: point media.dir at a folder "
+                "(it is created if missing)"
+            )
+        return value
+
+
+class HttpConfig(_Model):
+    """The health and metrics endpoint (/healthz, /metrics); off unless `listen` is set."""
+
+    listen: str = "127.0.0.1:9108"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError('must be "host:port", e.g. "127.0.0.1:9108"')
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class LoggingConfig(_Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # "text": one readable line per event; "json": one JSON object per line (journald, collectors).
+    format: Literal["text", "json"] = "text"
 
 
 class Settings(_Model):
@@ -226,6 +396,8 @@ class Settings(_Model):
     max: MaxConfig | None = None
     scheduler: SchedulerConfig = SchedulerConfig()
     media: MediaConfig = MediaConfig()
+    http: HttpConfig | None = None
+    logging: LoggingConfig = LoggingConfig()
     accounts: dict[str, AccountConfig] = Field(min_length=1)
     # Set by `run --sandbox`: the service talks to the built-in emulators.
     sandbox: bool = False
@@ -279,59 +451,279 @@ class Settings(_Model):
         return None
 
 
-def _resolve_env(value: Any, path: str, env: Mapping[str, str]) -> Any:
+# Keys whose value is a path: a relative one is taken from the config file's folder, which is
+# what a service user expects (the unit's working directory is not where the file lives).
+PATH_KEYS: tuple[tuple[str, str], ...] = (("media", "dir"),)
+
+Problem = tuple[str, str]  # (dotted key, one plain-English line)
+
+
+def _resolve_env(value: Any, path: str, env: Mapping[str, str], problems: list[Problem]) -> Any:
+    """Replace `${NAME}` references; every unset variable and bare `$NAME` becomes a problem
+    (the value is left as written so validation can go on and report the rest)."""
     if isinstance(value, dict):
-        return {k: _resolve_env(v, f"{path}.{k}" if path else k, env) for k, v in value.items()}
+        return {
+            k: _resolve_env(v, f"{path}.{k}" if path else k, env, problems)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_resolve_env(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
-    if isinstance(value, str):
+        return [_resolve_env(v, f"{path}[{i}]", env, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    missing = [m.group(1) for m in ENV_REF.finditer(value) if not env.get(m.group(1))]
+    for name in dict.fromkeys(missing):
+        problems.append(
+            (
+                path,
+                f"config key {path}: environment variable {name} is not set "
+                f"(add {name}=... to the environment file, or export it)",
+            )
+        )
+    bare = BARE_ENV_REF.search(ENV_REF.sub("", value))
+    if bare is not None:
+        name = bare.group(1)
+        problems.append(
+            (
+                path,
+                f'config key {path}: "${name}" would be taken literally: '
+                f'write "${{{name}}}" to read the environment variable {name}',
+            )
+        )
+    if missing or bare is not None:
+        return value
+    return ENV_REF.sub(lambda m: env[m.group(1)], value)
 
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in env or env[name] == "":
-                raise ConfigError(
-                    f"config key {path}: environment variable {name} is not set "
-                    f"(export {name}=... or put the value in the file)"
+
+def _anchor_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """Relative SQLite files and folders are taken from `base` (the config file's folder)."""
+    data = dict(data)
+    database = data.get("database", {})
+    if isinstance(database, dict):
+        url = database.get("url", DEFAULT_DATABASE_URL)
+        if isinstance(url, str):
+            try:
+                parsed = make_url(url)
+            except ArgumentError:
+                parsed = None
+            if (
+                parsed is not None
+                and parsed.drivername.startswith("sqlite")
+                and parsed.database not in (None, "", ":memory:")
+                and not Path(parsed.database).is_absolute()
+            ):
+                full = (base / parsed.database).resolve()
+                data["database"] = {**database, "url": f"{parsed.drivername}:///{full}"}
+    for table, key in PATH_KEYS:
+        section = data.get(table)
+        if section is None and table == "media":
+            section = {}
+        if isinstance(section, dict):
+            value = section.get(key, str(MediaConfig().dir) if table == "media" else None)
+            if isinstance(value, str) and not Path(value).expanduser().is_absolute():
+                data[table] = {**section, key: str((base / value).resolve())}
+    return data
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _known_keys(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the table at `loc` may hold (for «did you mean»)."""
+    current: Any = Settings
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            if field is None:
+                return []
+            current = field.annotation
+        elif get_origin(current) in (dict, list):
+            current = get_args(current)[-1]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _key(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "(top level)"
+
+
+def _plain(error: Mapping[str, Any]) -> str:
+    """Pydantic's error as a plain-English fix (what the value must be)."""
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    words = {
+        "int_type": "must be a whole number, written without quotes, e.g. 123",
+        "int_parsing": "must be a whole number, written without quotes, e.g. 123",
+        "int_from_float": "must be a whole number, e.g. 123",
+        "float_type": "must be a number, e.g. 30",
+        "float_parsing": "must be a number, e.g. 30",
+        "bool_type": "must be true or false",
+        "bool_parsing": "must be true or false",
+        "string_type": 'must be text in quotes, e.g. "..."',
+        "list_type": "must be a list in square brackets, e.g. [1, 2]",
+        "dict_type": "must be a table: [section] or { key = value, ... }",
+        "model_type": "must be a table: [section] or { key = value, ... }",
+        "model_attributes_type": "must be a table: [section] or { key = value, ... }",
+        "path_type": 'must be a folder path in quotes, e.g. "/var/lib/crosspost/media"',
+    }
+    if kind in words:
+        return words[kind]
+    if kind in ("value_error", "assertion_error"):
+        return str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "too_short":
+        return "must not be empty" if ctx.get("min_length") == 1 else "has too few items"
+    if kind == "too_long":
+        return f"may have at most {ctx.get('max_length')} items"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt')}"
+    if kind == "greater_than_equal":
+        return f"must be {ctx.get('ge')} or more"
+    if kind == "less_than":
+        return f"must be less than {ctx.get('lt')}"
+    if kind == "less_than_equal":
+        return f"must be {ctx.get('le')} or less"
+    if kind in ("enum", "literal_error"):
+        return f"must be one of {ctx.get('expected')}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    return "has a value of the wrong kind: see config.example.toml for what goes here"
+
+
+def _problems(error: ValidationError) -> Iterator[Problem]:
+    errors = error.errors(include_url=False, include_input=False)
+    extras = [e for e in errors if e["type"] == "extra_forbidden"]
+    # A misspelt required key shows up twice: as unknown and as missing. Say it once.
+    renamed: set[tuple[str | int, ...]] = set()
+    suggestions: dict[tuple[str | int, ...], str] = {}
+    for extra in extras:
+        loc = tuple(extra["loc"])
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.75)
+        if close:
+            suggestions[loc] = close[0]
+            renamed.add((*loc[:-1], close[0]))
+    for e in errors:
+        loc = tuple(e["loc"])
+        key = _key(loc)
+        if e["type"] == "missing":
+            if loc in renamed:
+                continue
+            yield key, f"config key {key} is missing: add it (see config.example.toml)"
+        elif e["type"] == "extra_forbidden":
+            if loc in suggestions:
+                yield (
+                    key,
+                    (
+                        f"config key {key} is not known: did you mean {suggestions[loc]}? "
+                        "(fix its spelling)"
+                    ),
                 )
-            return env[name]
-
-        return ENV_REF.sub(sub, value)
-    return value
-
-
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    kind = first["type"]
-    if kind == "missing":
-        return f"config key {key} is missing: add it (see config.example.toml)"
-    if kind == "extra_forbidden":
-        return f"config key {key} is not known: remove it or fix its spelling"
-    msg = first["msg"].removeprefix("Value error, ")
-    return f"config key {key}: {msg} (see config.example.toml)"
+            else:
+                yield key, f"config key {key} is not known: remove it or fix its spelling"
+        else:
+            yield key, f"config key {key}: {_plain(e)}"
 
 
-def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
-    """Validate a parsed TOML mapping. Raises ConfigError with one line naming the key."""
-    resolved = _resolve_env(dict(data), "", os.environ if env is None else env)
+def parse_settings(
+    data: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    *,
+    base_dir: Path | None = None,
+) -> Settings:
+    """Validate a parsed TOML mapping; relative paths are taken from `base_dir` when given.
+
+    Raises ConfigError listing every problem, one line each, naming the key and the fix."""
+    problems: list[Problem] = []
+    raw = dict(data)
+    if base_dir is not None:
+        raw = _anchor_paths(raw, base_dir)
+    resolved = _resolve_env(raw, "", os.environ if env is None else env, problems)
     try:
-        return Settings.model_validate(resolved)
+        settings = Settings.model_validate(resolved)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        reported = {key for key, _ in problems}
+        problems += [(k, line) for k, line in _problems(exc) if k not in reported]
+        settings = None
+    if problems or settings is None:
+        raise ConfigError("\n".join(dict.fromkeys(line for _, line in problems)))
+    return settings
 
 
 def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate the TOML file. Raises ConfigError with one line naming the key and fix."""
+    """Read and validate the TOML file. Relative paths in it are taken from the file's folder.
+
+    Raises ConfigError listing every problem, one line each, naming the key and the fix."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found: copy config.example.toml there and edit it"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder: give the .toml file") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return parse_settings(data, env)
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text: save it as UTF-8") from None
+    return parse_settings(data, env, base_dir=path.resolve().parent)
+
+
+def secret_values(settings: BaseModel) -> set[str]:
+    """Every secret the settings hold (tokens, keys, proxy and database passwords), for the
+    log filter that redacts them as a last line of defence."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, SecretStr):
+            secret = value.get_secret_value()
+            if secret:
+                found.add(secret)
+                # The part after the bot id is the secret half of a bot token.
+                if BOT_TOKEN.fullmatch(secret):
+                    found.add(secret.split(":", 1)[1])
+                # A proxy URL's password may also be logged on its own.
+                with_password = urlsplit(secret) if "://" in secret else None
+                if with_password is not None and with_password.password:
+                    found.add(with_password.password)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(settings)
+    database = getattr(settings, "database", None)
+    if isinstance(database, DatabaseConfig):
+        with_password = make_url(database.url)
+        if with_password.password:
+            found.add(str(with_password.password))
+    return {s for s in found if len(s) >= 4}

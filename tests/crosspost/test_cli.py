@@ -103,7 +103,7 @@ def test_database_in_missing_folder_exits_2(config: Path, tmp_path: Path) -> Non
     )
     result = runner.invoke(app, ["post", "-c", str(config), "-t", "x"])
     assert result.exit_code == 2
-    assert "not writable" in result.output
+    assert "does not exist: create it" in result.output
 
 
 def test_broken_config_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -120,3 +120,12 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [*cmd, "--help"])
         assert result.exit_code == 0
         assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag: str) -> None:
+    from crosspost import __version__
+
+    result = runner.invoke(app, [flag])
+    assert result.exit_code == 0
+    assert result.output.startswith(f"crosspost {__version__}")

@@ -59,7 +59,7 @@ def test_any_number_of_accounts() -> None:
             lambda d: d["accounts"]["head"].update(mirror=["vk", "max"]),
             "config key accounts.head: mirror names 'max' but the account has no max_chat_id",
         ),
-        (lambda d: d["accounts"]["head"].update(mirror=["facebook"]), "accounts.head.mirror.1"),
+        (lambda d: d["accounts"]["head"].update(mirror=["facebook"]), "accounts.head.mirror[0]"),
         (
             lambda d: d["accounts"]["head"]["vk"].update(group_id="abc"),
             "accounts.head.vk.group_id",
@@ -73,7 +73,7 @@ def test_broken_config_names_the_key(mutate: object, expected: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_settings(data, ENV)
     message = str(info.value)
-    assert expected in message.replace("accounts.head.mirror.0", "accounts.head.mirror.1")
+    assert expected in message
     assert "\n" not in message
 
 
