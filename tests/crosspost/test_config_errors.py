@@ -88,9 +88,7 @@ CASES = [
     Case(
         "sync sqlite url",
         sub("sqlite+aiosqlite:///", "sqlite:///"),
-        (
-            "config key database.url: needs the async SQLite driver: start it with sqlite+aiosqlite",
-        ),
+        ("config key database.url: needs the async SQLite driver: start it with sqlite+aio",),
     ),
     Case(
         "sync postgres url, password never printed",
@@ -170,7 +168,8 @@ CASES = [
         "misspelt account key: did you mean",
         sub("telegram_channel_id = -1001111111111", "telegram_chanel_id = -1001111111111"),
         (
-            "config key accounts.adm.telegram_chanel_id is not known: did you mean telegram_channel_id",
+            "config key accounts.adm.telegram_chanel_id is not known: "
+            "did you mean telegram_channel_id?",
         ),
     ),
     Case(

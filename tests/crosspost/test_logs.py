@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from crosspost.cli import app
 from crosspost.config import Settings, load_settings, secret_values
-from crosspost.logs import LogFormat, setup_logging
+from crosspost.logs import setup_logging
 from tests.crosspost.test_config_errors import BASE, ENV, TOKEN
 
 
