@@ -221,7 +221,7 @@ CASES = [
     Case(
         "mirror names a platform without settings",
         sub('mirror = ["vk", "ok"]', 'mirror = ["vk", "ok", "max"]'),
-        ("config key accounts.adm: mirror names 'max' but the account has no [max] settings",),
+        ("config key accounts.adm: mirror names 'max' but the account has no max_chat_id",),
     ),
     Case(
         "vk group_id not a number",
