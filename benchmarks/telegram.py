@@ -32,6 +32,7 @@ from adapters.telegram.bot import build_dispatcher
 from adapters.telegram.mirror import ALBUM_DEBOUNCE, ChannelMirror, PostPart
 from adapters.telegram.reports import TelegramReporter
 from adapters.telegram.session import create_bot
+from adapters.telegram.webhook import TelegramIntake
 from benchmarks.queue import machine_line, ms, percentile
 from crosspost.config import Settings, parse_settings
 from crosspost.db import create_engine, create_sessionmaker, migrate
@@ -280,15 +281,9 @@ async def running_system(work: Path, debounce: timedelta) -> AsyncIterator[Syste
     albums.on_album = timed_flush
 
     drain_task = asyncio.create_task(drainer.run())
-    # As crosspost.app.run_telegram polls (aiogram's default 10 s long-poll timeout).
-    poll_task = asyncio.create_task(
-        dp.start_polling(
-            bot,
-            handle_signals=False,
-            close_bot_session=False,
-            allowed_updates=dp.resolve_used_update_types(),
-        )
-    )
+    # As crosspost.app.run_telegram polls: store in the inbox, then handle from there.
+    intake = TelegramIntake(bot=bot, dp=dp, settings=settings, sessionmaker=sessionmaker)
+    poll_task = asyncio.create_task(intake.run_polling(polling_timeout=10))
     try:
         await emulator.wait_for_request("getUpdates", timeout=10)
         yield System(
@@ -304,12 +299,7 @@ async def running_system(work: Path, debounce: timedelta) -> AsyncIterator[Syste
             sessionmaker=sessionmaker,
         )
     finally:
-        # Handlers still sending a staff-chat report must finish before the session closes.
-        handlers: set[asyncio.Task[Any]] = getattr(dp, "_handle_update_tasks", set())
-        if handlers:
-            await asyncio.wait(set(handlers), timeout=10)
-        with contextlib.suppress(RuntimeError):
-            await dp.stop_polling()
+        intake.stop()
         await poll_task
         await drainer.stop()
         await drain_task

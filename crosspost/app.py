@@ -11,6 +11,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -31,6 +32,9 @@ from scheduler.drain import Drainer
 from scheduler.limits import RateLimits
 from scheduler.periodic import PeriodicJob, build_scheduler
 from scheduler.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from adapters.telegram.webhook import TelegramIntake
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +100,8 @@ class App:
     sinks: list[EventSink] = field(default_factory=list)
     clock: Callable[[], datetime] = utcnow
     dispatcher: Dispatcher | None = None
+    # The Telegram listener (adapters.telegram.webhook.TelegramIntake) once it runs.
+    intake: TelegramIntake | None = None
 
     async def close(self) -> None:
         await self.http.close()
@@ -355,9 +361,8 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     logger.info("stopping: no new claims; waiting for sends in flight")
     periodic.shutdown(wait=False)
     if telegram_task is not None:
-        if app.dispatcher is not None:
-            with contextlib.suppress(RuntimeError):
-                await app.dispatcher.stop_polling()
+        if app.intake is not None:
+            app.intake.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(telegram_task), timeout=5)
         telegram_task.cancel()
@@ -373,8 +378,13 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
 
 
 async def run_telegram(app: App) -> None:
-    """The staff bot and the channel listener (long polling, or the webhook when configured)."""
+    """The staff bot and the channel listener (long polling, or the webhook when configured).
+
+    Every update is stored in the inbox before Telegram is told it arrived, then handled from
+    there (adapters/telegram/webhook.py).
+    """
     from adapters.telegram.bot import build_dispatcher
+    from adapters.telegram.webhook import TelegramIntake
 
     if app.bot is None:
         return
@@ -385,13 +395,13 @@ async def run_telegram(app: App) -> None:
         media_dir=app.settings.media.dir,
         clock=app.clock,
     )
+    intake = TelegramIntake(
+        bot=app.bot, dp=dp, settings=app.settings, sessionmaker=app.sessionmaker, clock=app.clock
+    )
+    app.dispatcher = dp
+    app.intake = intake
     webhook = app.settings.telegram.webhook
     if webhook is None:
-        from adapters.telegram.webhook import start_polling
-
-        app.dispatcher = dp
-        await start_polling(app.bot, dp)
-        return
-    from adapters.telegram.webhook import serve_webhook
-
-    await serve_webhook(app.bot, dp, webhook)
+        await intake.run_polling()
+    else:
+        await intake.serve_webhook(webhook)

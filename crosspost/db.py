@@ -259,6 +259,34 @@ class TelegramReportNoteRow(Base):
 # (engine tables go here)
 
 
+class InboxRow(Base):
+    """A raw inbound update (Telegram, MAX), stored before the platform is told it arrived.
+
+    crosspost/inbox.py owns the SQL; see its docstring for the statuses and the API.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id"),
+        Index("ix_inbox_status_priority_id", "status", "priority", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # the update's JSON, ASCII-escaped
+    status: Mapped[str] = mapped_column(String(16))  # pending | done | failed
+    priority: Mapped[int] = mapped_column(Integer, default=1)  # lower is processed first
+    lane: Mapped[str] = mapped_column(String(64), default="")  # in order within a lane
+    group_key: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 # -- statistics (issue 10) ---------------------------------------------------------------------
 
 # (statistics tables go here)

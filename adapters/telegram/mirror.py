@@ -13,14 +13,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.types import Message
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +29,9 @@ from adapters.telegram.reports import Note, TelegramReporter, add_notes, copy_no
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.db import RemotePostRow, TelegramAlbumItemRow, TelegramSeenRow
+from crosspost.inbox import Inbox
+from crosspost.intake.telegram import SOURCE as INBOX_SOURCE
+from crosspost.intake.telegram import album_flush_update, album_group_key
 from crosspost.models import (
     Content,
     MediaItem,
@@ -48,6 +51,8 @@ ALBUM_DEBOUNCE = timedelta(seconds=1.5)
 # Album files fetched at once from Telegram (each getFile is its own round trip).
 FETCH_CONCURRENCY = 4
 ALBUM_HARD_CAP = timedelta(seconds=10)
+# How often a due album looks again whether its stored items have all been handled.
+PENDING_RECHECK = timedelta(seconds=0.05)
 
 # Message fields holding content no other platform takes (texts.CONTENT_KINDS words them).
 DROPPED_KINDS: tuple[str, ...] = tuple(texts.CONTENT_KINDS)
@@ -78,7 +83,8 @@ class PostPart:
     dropped: tuple[str, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
+        # ASCII escapes keep lone UTF-16 surrogates (which UTF-8 cannot encode) storable.
+        return json.dumps(asdict(self), ensure_ascii=True)
 
     @classmethod
     def from_json(cls, raw: str) -> PostPart:
@@ -230,6 +236,8 @@ class AlbumGatherer:
         self._first: dict[tuple[int, str], float] = {}
         self._last: dict[tuple[int, str], float] = {}
         self._timers: dict[tuple[int, str], asyncio.Task[None]] = {}
+        # Set by the intake: album items still pending there hold the album back.
+        self.inbox: Inbox | None = None
         # Set whenever an item is stored: tests wait on it instead of sleeping.
         self.stored = asyncio.Event()
 
@@ -265,15 +273,52 @@ class AlbumGatherer:
             deadline = min(self._last[key] + self.debounce, self._first[key] + self.hard_cap)
             delay = deadline - loop.time()
             if delay <= 0:
+                if await self._items_still_pending(key):
+                    # Stored but not handled yet: the album is not complete until they are.
+                    await asyncio.sleep(PENDING_RECHECK.total_seconds())
+                    continue
                 break
             await asyncio.sleep(delay)
         self._first.pop(key, None)
         self._last.pop(key, None)
         self._timers.pop(key, None)
         try:
-            await self._flush(bot, key)
+            if self.inbox is not None:
+                await self._enqueue_flush(key)
+            else:
+                await self.flush(bot, key)
         except Exception:
             logger.exception("album chat=%s group=%s could not be flushed", *key)
+
+    async def _items_still_pending(self, key: tuple[int, str]) -> bool:
+        if self.inbox is None:
+            return False
+        pending = await self.inbox.pending_in_group(INBOX_SOURCE, album_group_key(*key))
+        return pending > 0
+
+    async def _enqueue_flush(self, key: tuple[int, str]) -> None:
+        """Publishing goes through the inbox, so a transient failure is retried and a lasting
+        one reported, like any update."""
+        assert self.inbox is not None  # noqa: S101 - only called when set
+        async with self.sessionmaker() as session:
+            last = await session.scalar(
+                select(func.max(TelegramAlbumItemRow.message_id)).where(
+                    TelegramAlbumItemRow.chat_id == key[0],
+                    TelegramAlbumItemRow.media_group_id == key[1],
+                )
+            )
+        if last is None:
+            return
+        item = album_flush_update(*key)
+        await self.inbox.store_many(
+            INBOX_SOURCE,
+            [replace(item, external_id=f"{item.external_id}:{last}")],
+        )
+
+    async def flush(self, bot: Bot, key: tuple[int, str]) -> None:
+        """Publish the buffered items of an album and forget them. Raises what publishing
+        raises (the items then stay buffered for the retry)."""
+        await self._flush(bot, key)
 
     async def _flush(self, bot: Bot, key: tuple[int, str]) -> None:
         chat_id, group_id = key

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.bot import build_dispatcher
 from adapters.telegram.reports import TelegramReporter
+from adapters.telegram.webhook import TelegramIntake
 from crosspost.config import Settings, parse_settings
 from crosspost.db import PublicationRow
 from crosspost.emulators.telegram import SentMessage, TelegramEmulator
@@ -82,7 +83,8 @@ class Harness:
     media_dir: Path
     bot: Bot
     dp: Dispatcher | None = None
-    handle_as_tasks: bool = True
+    intake: TelegramIntake | None = None
+    handle_as_tasks: bool = True  # kept for old tests: the inbox handles a chat in order
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _published: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -101,29 +103,36 @@ class Harness:
             album_debounce=timedelta(seconds=0.3),
         )
         self.dp = dp
-        self._tasks.append(
-            asyncio.create_task(
-                dp.start_polling(
-                    self.bot,
-                    handle_signals=False,
-                    close_bot_session=False,
-                    polling_timeout=1,
-                    handle_as_tasks=self.handle_as_tasks,
-                    allowed_updates=dp.resolve_used_update_types(),
-                )
-            )
+        self.intake = TelegramIntake(
+            bot=self.bot,
+            dp=dp,
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            clock=self.clock,
         )
+        self._tasks.append(asyncio.create_task(self.intake.run_polling(polling_timeout=1)))
         await self.emulator.wait_for_request("getUpdates")
         return dp
 
     async def stop_bot(self) -> None:
-        if self.dp is not None:
-            with contextlib.suppress(RuntimeError):
-                await self.dp.stop_polling()
+        if self.intake is not None:
+            self.intake.stop()
         for task in self._tasks:
             await task
         self._tasks.clear()
         self.dp = None
+
+    async def settle_inbox(self) -> None:
+        """Wait until every update Telegram holds is stored and handled."""
+        assert self.intake is not None
+        async with asyncio.timeout(5):
+            while self.emulator.pending_updates() or (await self.intake.inbox.counts()).get(
+                "pending", 0
+            ):
+                self.intake.processor.progressed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await self.intake.processor.progressed.wait()
 
     async def wait_published(self, fake: FakePublisher, count: int = 1) -> list[DeliveryRef]:
         async with asyncio.timeout(5):
