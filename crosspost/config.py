@@ -169,6 +169,7 @@ class TelegramConfig(_Model):
                 "(user:password@ before the host if the proxy needs them)"
             )
         return value
+
     # User ids or chats told about technical failures (the database cannot be written).
     it_contacts: list[int] = Field(default_factory=list)
 
