@@ -147,6 +147,9 @@ class DeliveryRef:
     due_at: datetime | None = None
     # When the last send attempt started: reconcile looks for posts around this time.
     last_attempt_at: datetime | None = None
+    # When the first send attempt started (None: not known). VK's guid protects a repeat for
+    # an hour from the first post made with it, so reconcile counts its window from here.
+    first_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 
 from adapters.ok.client import OkClient, OkCredentials, ok_sig, signing_secret, token_lapses_at
@@ -28,8 +30,13 @@ def create_publisher(
     account: str,
     http: aiohttp.ClientSession,
     throttle: ThrottleFactory,
+    is_taken: Callable[[str], Awaitable[bool]] | None = None,
 ) -> OkPublisher:
-    """The OK publisher of one configured account. Raises ConfigError if it has no [ok] table."""
+    """The OK publisher of one configured account. Raises ConfigError if it has no [ok] table.
+
+    `is_taken(topic_id)` tells reconcile whether a topic id is recorded for another delivery
+    of this account; without it nothing counts as taken.
+    """
     account_config = settings.accounts.get(account)
     ok = account_config.ok if account_config is not None else None
     if ok is None:
@@ -50,4 +57,4 @@ def create_publisher(
         timeout=settings.ok.timeout_seconds,
         account=account,
     )
-    return OkPublisher(account=account, group_id=ok.group_id, client=client)
+    return OkPublisher(account=account, group_id=ok.group_id, client=client, is_taken=is_taken)

@@ -183,9 +183,9 @@ class OkClient:
         return await self._upload("photo upload", upload_url, "pic", items)
 
     async def upload_video(self, upload_url: str, item: MediaItem) -> Json:
-        """POST one video as a multipart upload, streamed from disk (field `data`, as in
-        apiok.ru/dev/examples/video_upload)."""
-        return await self._upload("video upload", upload_url, "data", [item])
+        """POST one video as a multipart upload, streamed from disk (field `file`,
+        platforms.md §6)."""
+        return await self._upload("video upload", upload_url, "file", [item])
 
     async def _upload(self, what: str, url: str, field: str, items: Sequence[MediaItem]) -> Json:
         started = time.monotonic()

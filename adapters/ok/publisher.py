@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import ClassVar
 
 from adapters.ok.client import Json, OkClient, token_lapses_at
@@ -56,7 +58,21 @@ REQUIRED_PERMISSIONS = (
 )
 # Reconcile looks this far before the attempt started, for clock skew between us and OK.
 RECONCILE_SLACK = timedelta(minutes=2)
-RECONCILE_MATCH_CHARS = 200
+# "Not there" is said only this long after the attempt started: a request OK was still
+# working on when our answer was lost has made its topic by then.
+RECONCILE_SETTLE = timedelta(seconds=10)
+RECONCILE_MAX_TOPICS = 100
+# mediatopic.getByIds answers at most this many media blocks per topic.
+MEDIA_LIMIT = 3
+# A video is posted only once video.get says it is ready. While OK processes it the attempt
+# ends with a short TransientError (the adapter never sleeps); the uploaded video is
+# remembered, so the next attempt checks it again instead of uploading it once more.
+VIDEO_CHECK_INTERVAL = timedelta(seconds=5)
+VIDEO_READY_BOUND = timedelta(seconds=60)
+VIDEO_LATE_CHECK_INTERVAL = timedelta(seconds=30)
+VIDEO_READY = "OK"
+VIDEO_BUSY = frozenset({"UPLOADING", "PROCESSING", "CONVERTING", "ON_MODERATION"})
+REMEMBERED_VIDEOS = 64
 
 OK_CAPABILITIES = Capabilities(
     max_text_length=OK_TEXT_LIMIT,
@@ -72,6 +88,19 @@ OK_CAPABILITIES = Capabilities(
 
 def topic_url(group_id: str, topic_id: str) -> str:
     return f"https://ok.ru/group/{group_id}/topic/{topic_id}"
+
+
+IsTaken = Callable[[str], Awaitable[bool]]
+
+
+async def _nothing_taken(remote_id: str) -> bool:
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class _UploadedVideo:
+    video_id: str
+    uploaded_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,12 +125,17 @@ class OkPublisher:
         client: OkClient,
         capabilities: Capabilities = OK_CAPABILITIES,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        is_taken: IsTaken | None = None,
     ) -> None:
         self.account = account
         self.group_id = group_id
         self.client = client
         self.capabilities = capabilities
         self._now = now
+        # Whether a topic id is already recorded for another delivery of this account.
+        self.is_taken: IsTaken = is_taken or _nothing_taken
+        # (idempotency key, file sha256) -> the video uploaded for it, across attempts.
+        self._videos: OrderedDict[tuple[str, str], _UploadedVideo] = OrderedDict()
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -110,11 +144,12 @@ class OkPublisher:
         OutcomeUnknownError (mediatopic.post sent, no answer), PermanentError."""
         prepared = self._prepare(content, self.capabilities.max_text_length)
         blocks: list[dict[str, Json]] = []
+        # Videos first: while OK processes them the attempt ends before photos are uploaded.
+        video_ids = await self._ready_videos(delivery, prepared)
         if prepared.photos:
             tokens = await self._upload_photos(prepared.photos)
             blocks.append({"type": "photo", "list": [{"id": token} for token in tokens]})
-        for video in prepared.videos:
-            video_id = await self._upload_video(video, prepared.text)
+        for video_id in video_ids:
             blocks.append({"type": "movie", "list": [{"id": video_id}]})
         if prepared.link:
             blocks.append({"type": "link", "url": prepared.link})
@@ -141,6 +176,8 @@ class OkPublisher:
             self.account,
             topic_id,
         )
+        for video in prepared.videos:
+            self._videos.pop((delivery.idempotency_key, video.sha256), None)
         return PublishResult(remote=self._remote(topic_id), notices=tuple(notices))
 
     async def _post(self, text: str, media_blocks: Sequence[dict[str, Json]]) -> str:
@@ -236,6 +273,76 @@ class OkPublisher:
             tokens.append(token)
         return tokens
 
+    async def _ready_videos(self, delivery: DeliveryRef, prepared: _Prepared) -> list[str]:
+        """The ids of the post's videos, uploaded (once per delivery) and ready to show.
+
+        Raises TransientError with a short retry_after while OK still processes one, so no
+        topic ever shows a broken video; PermanentError when OK failed to process it.
+        """
+        uploaded: list[_UploadedVideo] = []
+        for video in prepared.videos:
+            key = (delivery.idempotency_key, video.sha256)
+            known = self._videos.get(key)
+            if known is None:
+                known = _UploadedVideo(
+                    video_id=await self._upload_video(video, prepared.text),
+                    uploaded_at=self._now(),
+                )
+                self._videos[key] = known
+                while len(self._videos) > REMEMBERED_VIDEOS:
+                    self._videos.popitem(last=False)
+            uploaded.append(known)
+        if not uploaded:
+            return []
+        statuses = await self._video_statuses([v.video_id for v in uploaded])
+        busy = [v for v in uploaded if statuses.get(v.video_id) != VIDEO_READY]
+        failed = [v for v in busy if statuses.get(v.video_id) not in VIDEO_BUSY]
+        if failed:
+            for video in prepared.videos:
+                self._videos.pop((delivery.idempotency_key, video.sha256), None)
+            status = statuses.get(failed[0].video_id, "missing")
+            raise PermanentError(
+                f"OK could not process the video {failed[0].video_id} (status {status})",
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.MEDIA_REJECTED,
+            )
+        if busy:
+            waited = self._now() - min(v.uploaded_at for v in busy)
+            late = waited >= VIDEO_READY_BOUND
+            logger.info(
+                "OK video still processing delivery=%s account=%s platform=ok video=%s "
+                "waited=%.0fs",
+                delivery.delivery_id,
+                self.account,
+                busy[0].video_id,
+                waited.total_seconds(),
+            )
+            raise TransientError(
+                f"OK is still processing the video {busy[0].video_id}",
+                retry_after=VIDEO_LATE_CHECK_INTERVAL if late else VIDEO_CHECK_INTERVAL,
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.PLATFORM_DOWN,
+            )
+        return [v.video_id for v in uploaded]
+
+    async def _video_statuses(self, video_ids: Sequence[str]) -> dict[str, str]:
+        answer = _as_dict(
+            await self.client.call(
+                "video.get", {"vids": ",".join(video_ids), "fields": "video.id,video.status"}
+            )
+        )
+        statuses: dict[str, str] = {}
+        videos = answer.get("videos")
+        for raw in videos if isinstance(videos, list) else []:
+            video = _as_dict(raw)
+            video_id = _as_id(video.get("id"))
+            status = video.get("status")
+            if video_id is not None and isinstance(status, str):
+                statuses[video_id] = status.upper()
+        return statuses
+
     async def _upload_video(self, video: MediaItem, text: str) -> str:
         if video.size > OK_VIDEO_MAX_SIZE:
             raise PermanentError(
@@ -246,10 +353,11 @@ class OkPublisher:
             )
         # 0 is OK's "size not known yet"; it also keeps tiny clips inside the documented range.
         size = video.size if video.size >= OK_VIDEO_MIN_SIZE else 0
+        # No gid: with it OK posts the video to the group's feed by itself, and the topic
+        # posted next would show it a second time (platforms.md §6).
         answer = _as_dict(
             await self.client.call(
-                "video.getUploadUrl",
-                {"gid": self.group_id, "file_name": video.file_name, "file_size": str(size)},
+                "video.getUploadUrl", {"file_name": video.file_name, "file_size": str(size)}
             )
         )
         upload_url = answer.get("upload_url")
@@ -302,38 +410,82 @@ class OkPublisher:
     # -- reconcile ----------------------------------------------------------------------------
 
     async def reconcile(self, delivery: DeliveryRef, content: Content) -> ReconcileResult:
-        """Look for the topic among the group's topics created since the attempt started
-        (group.getStatTopics, then mediatopic.getByIds for their text) and match by text."""
+        """Is the uncertain delivery's topic in the group? OK has no idempotency key, so the
+        group's topics since the attempt are read (group.getStatTopics, then
+        mediatopic.getByIds) and matched by what identifies this post (see _identify).
+
+        A complete read with no such topic is NOT_FOUND; a unique identified topic is FOUND;
+        anything else CANNOT_TELL. Raises TransientError when OK could not be read, or when
+        the attempt is too recent to say "not there" yet.
+        """
         started = delivery.last_attempt_at
-        expected = _normalise(self._prepare(content, self.capabilities.max_text_length).text)
         if started is None:
             return _cannot_tell("the attempt time is unknown")
-        if not expected:
-            return _cannot_tell("a post without text cannot be matched")
+        since = started - RECONCILE_SLACK
         try:
-            candidates = await self._topics_since(started - RECONCILE_SLACK)
-            texts = await self._topic_texts([topic_id for topic_id, _ in candidates])
+            candidates, complete = await self._topics_since(since)
+            topics = await self._topics_media([topic_id for topic_id, _ in candidates])
         except (TransientError, AuthError):
             raise
         except PublishError as exc:
             return _cannot_tell(f"cannot list the group's topics: {exc.message} [{exc.code}]")
+        expected = self._expected(delivery, content)
+        matches: list[str] = []
+        unidentified = 0
         for topic_id, _created in candidates:
-            remote_text = texts.get(topic_id)
-            if remote_text is not None and _same_text(remote_text, expected):
-                return ReconcileResult(
-                    outcome=ReconcileOutcome.FOUND, remote=self._remote(topic_id)
-                )
-        if any(topic_id not in texts for topic_id, _ in candidates):
-            return _cannot_tell("some topics of the window could not be read")
-        # The listing is known to be up to date past our attempt only if a later topic shows.
-        if any(created > started for _, created in candidates):
-            return ReconcileResult(
-                outcome=ReconcileOutcome.NOT_FOUND,
-                detail=f"{len(candidates)} topic(s) since the attempt, none matches",
+            media = topics.get(topic_id)
+            if media is None or await self.is_taken(topic_id):
+                continue
+            verdict = _identify(media, expected)
+            if verdict is _Verdict.SAME:
+                matches.append(topic_id)
+            elif verdict is _Verdict.LOOKS_SAME:
+                unidentified += 1
+        if len(matches) == 1 and not unidentified:
+            return ReconcileResult(outcome=ReconcileOutcome.FOUND, remote=self._remote(matches[0]))
+        if matches or unidentified:
+            return _cannot_tell(
+                f"{len(matches) + unidentified} topic(s) since the attempt look like this post"
             )
-        return _cannot_tell("no topic after the attempt is listed yet")
+        if any(topic_id not in topics for topic_id, _ in candidates):
+            return _cannot_tell("some topics since the attempt could not be read")
+        if not complete:
+            return _cannot_tell(f"more than {RECONCILE_MAX_TOPICS} topics since the attempt")
+        settle_at = started + RECONCILE_SETTLE
+        if self._now() < settle_at:
+            raise TransientError(
+                "OK topic not listed yet; looking again before saying it is not there",
+                retry_after=settle_at - self._now(),
+                platform=Platform.OK,
+                account=self.account,
+                reason=Reason.OUTCOME_UNKNOWN,
+            )
+        return ReconcileResult(
+            outcome=ReconcileOutcome.NOT_FOUND,
+            detail=f"{len(candidates)} topic(s) since the attempt, none is this post",
+        )
 
-    async def _topics_since(self, since: datetime) -> list[tuple[str, datetime]]:
+    def _expected(self, delivery: DeliveryRef, content: Content) -> _Expected:
+        prepared = self._prepare(content, self.capabilities.max_text_length)
+        texts = {_normalise(prepared.text)}
+        if len(prepared.text) > FALLBACK_TEXT_LIMIT:
+            texts.add(_normalise(self._prepare(content, FALLBACK_TEXT_LIMIT).text))
+        known = [self._videos.get((delivery.idempotency_key, v.sha256)) for v in prepared.videos]
+        video_ids = (
+            tuple(v.video_id for v in known if v is not None)
+            if all(v is not None for v in known)
+            else None
+        )
+        return _Expected(
+            texts=frozenset(texts),
+            photos=len(prepared.photos),
+            videos=len(prepared.videos),
+            video_ids=video_ids,
+            link=prepared.link,
+        )
+
+    async def _topics_since(self, since: datetime) -> tuple[list[tuple[str, datetime]], bool]:
+        """The group's topics created since `since`, and whether that list is complete."""
         answer = _as_dict(
             await self.client.call(
                 "group.getStatTopics",
@@ -341,48 +493,48 @@ class OkPublisher:
                     "gid": self.group_id,
                     "start_time": str(_ms(since)),
                     "end_time": str(_ms(self._now() + RECONCILE_SLACK)),
-                    "count": "100",
+                    "count": str(RECONCILE_MAX_TOPICS),
                     "fields": "id,created_ms",
                 },
             )
         )
         found: list[tuple[str, datetime]] = []
         topics = answer.get("topics")
+        complete = isinstance(topics, list) and answer.get("has_more") in (False, None, "false")
         for raw in topics if isinstance(topics, list) else []:
             topic = _as_dict(raw)
             topic_id = _as_id(topic.get("id"))
             created = topic.get("created_ms")
             if topic_id is None or not isinstance(created, int | str):
+                complete = False
                 continue
             created_at = datetime.fromtimestamp(int(created) / 1000, UTC)
             if created_at >= since:
                 found.append((topic_id, created_at))
-        return found
+        return found, complete
 
-    async def _topic_texts(self, topic_ids: Sequence[str]) -> dict[str, str]:
+    async def _topics_media(self, topic_ids: Sequence[str]) -> dict[str, list[Mapping[str, Json]]]:
         if not topic_ids:
             return {}
         answer = _as_dict(
             await self.client.call(
                 "mediatopic.getByIds",
-                {"topic_ids": ",".join(topic_ids), "media_limit": "3", "fields": "media_topic.*"},
+                {
+                    "topic_ids": ",".join(topic_ids),
+                    "media_limit": str(MEDIA_LIMIT),
+                    "fields": "media_topic.*",
+                },
             )
         )
-        texts: dict[str, str] = {}
+        found: dict[str, list[Mapping[str, Json]]] = {}
         topics = answer.get("media_topics")
         for raw in topics if isinstance(topics, list) else []:
             topic = _as_dict(raw)
             topic_id = _as_id(topic.get("id"))
-            if topic_id is None:
-                continue
             media = topic.get("media")
-            parts = [
-                str(block.get("text", ""))
-                for block in (_as_dict(m) for m in (media if isinstance(media, list) else []))
-                if block.get("type") == "text"
-            ]
-            texts[topic_id] = "\n".join(parts)
-        return texts
+            if topic_id is not None and isinstance(media, list):
+                found[topic_id] = [_as_dict(block) for block in media]
+        return found
 
     # -- account ------------------------------------------------------------------------------
 
@@ -529,9 +681,59 @@ def _normalise(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def _same_text(remote: str, expected_normalised: str) -> bool:
-    remote_normalised = _normalise(remote)
-    return remote_normalised[:RECONCILE_MATCH_CHARS] == expected_normalised[:RECONCILE_MATCH_CHARS]
+class _Verdict(Enum):
+    OTHER = "other"
+    LOOKS_SAME = "looks_same"  # same shape, but nothing in it is unique to our post
+    SAME = "same"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Expected:
+    texts: frozenset[str]  # normalised; the full text, and the cut one after error 601
+    photos: int
+    videos: int
+    video_ids: tuple[str, ...] | None  # known when this process uploaded them
+    link: str | None
+
+
+def _identify(media: Sequence[Mapping[str, Json]], expected: _Expected) -> _Verdict:
+    """Compare a topic's media blocks with the post's, block by block in the order publish
+    writes them (text, photos, videos, link). The full text must be equal, and so must the
+    media: the number of photos, each video and, where known, the very video ids. Without
+    text only those video ids identify a post: the same counts alone never do.
+
+    mediatopic.getByIds returns at most MEDIA_LIMIT blocks, so later ones are not compared."""
+    text = _normalise("\n".join(str(b.get("text", "")) for b in media if b.get("type") == "text"))
+    if text not in expected.texts:
+        return _Verdict.OTHER
+    want: list[tuple[str, object]] = []
+    if text:
+        want.append(("text", None))
+    if expected.photos:
+        want.append(("photo", expected.photos))
+    for index in range(expected.videos):
+        video_id = expected.video_ids[index] if expected.video_ids is not None else None
+        want.append(("movie", video_id))
+    if expected.link:
+        want.append(("link", expected.link))
+    if len(media) > len(want) or (len(media) < MEDIA_LIMIT and len(media) != len(want)):
+        return _Verdict.OTHER
+    identified = bool(text)
+    for block, (kind, value) in zip(media, want, strict=False):
+        if block.get("type") != kind:
+            return _Verdict.OTHER
+        items = block.get("list")
+        listed = [_as_dict(i) for i in items] if isinstance(items, list) else []
+        if kind == "photo" and len(listed) != value:
+            return _Verdict.OTHER
+        if kind == "movie":
+            ids = [_as_id(item.get("id")) for item in listed]
+            if len(ids) != 1 or (value is not None and ids[0] != value):
+                return _Verdict.OTHER
+            identified |= value is not None
+        if kind == "link" and block.get("url") != value:
+            return _Verdict.OTHER
+    return _Verdict.SAME if identified else _Verdict.LOOKS_SAME
 
 
 def _ms(moment: datetime) -> int:

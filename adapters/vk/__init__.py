@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 
 from adapters.vk.client import VkClient, VkToken, VkTokenKind
@@ -19,8 +21,13 @@ def create_publisher(
     account: str,
     http: aiohttp.ClientSession,
     throttle: ThrottleFactory,
+    is_taken: Callable[[str], Awaitable[bool]] | None = None,
 ) -> VkPublisher:
-    """The publisher for one account's VK community. Raises ConfigError if it has no [vk]."""
+    """The publisher for one account's VK community. Raises ConfigError if it has no [vk].
+
+    `is_taken(post_id)` tells reconcile whether a post id is recorded for another delivery
+    of this account (the queue repository answers it); without it nothing counts as taken.
+    """
     config = settings.accounts.get(account)
     vk = config.vk if config is not None else None
     if vk is None:
@@ -45,4 +52,5 @@ def create_publisher(
         user_token=(
             VkToken(VkTokenKind.USER, vk.user_token) if vk.user_token is not None else None
         ),
+        is_taken=is_taken,
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -45,14 +46,13 @@ MAX_TEXT_LENGTH = 16384
 MAX_MEDIA_PER_POST = 10
 MAX_DOCS_PER_POST = 1
 MAX_FILE_SIZE = 200 * 1024 * 1024  # documents; photos stop at 50 MB
-# guid de-duplication is documented without a window; one hour is folklore, so stay inside it.
+# VK keeps a wall.post guid for one hour (platforms.md §6); resend only well inside it.
 GUID_WINDOW = timedelta(minutes=50)
-# Where reconcile looks for the post around the attempt (clock skew, lease, slow processing).
-RECONCILE_BEFORE = timedelta(minutes=10)
-RECONCILE_AFTER = timedelta(hours=1)
+# Clock skew between us and VK when reading the wall around an attempt.
+RECONCILE_SLACK = timedelta(minutes=2)
 RECONCILE_LOOKBACK_POSTS = 100
-# Text compared when VK may have normalised or trimmed the end.
-MATCH_PREFIX = 200
+# Uploads remembered per delivery, so a resend with the same guid does not upload again.
+REMEMBERED_DELIVERIES = 256
 
 USER_SCOPES = {"wall": 8192, "photos": 4, "video": 16, "docs": 131072, "offline": 65536}
 REQUIRED_USER_SCOPES = ("wall", "photos", "video")
@@ -70,6 +70,25 @@ class _Plan:
     as_link: list[MediaItem] = field(default_factory=list)
     need_user_token: bool = False
 
+    @property
+    def fingerprint(self) -> tuple[tuple[str, str], ...]:
+        return tuple((item.sha256, kind.value) for item, kind in self.uploads)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What one attempt uploaded and posted: the attachments identify the post on the wall."""
+
+    fingerprint: tuple[tuple[str, str], ...]
+    attachments: tuple[tuple[str, _Upload], ...]
+
+
+IsTaken = Callable[[str], Awaitable[bool]]
+
+
+async def _nothing_taken(remote_id: str) -> bool:
+    return False
+
 
 class VkPublisher:
     """One VK community (account) as a Publisher. See docs/vk.md for the two tokens."""
@@ -85,6 +104,7 @@ class VkPublisher:
         community_token: VkToken | None,
         user_token: VkToken | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        is_taken: IsTaken | None = None,
     ) -> None:
         poster = user_token or community_token
         reader = community_token or user_token
@@ -100,6 +120,9 @@ class VkPublisher:
         self._community = community_token
         self._user = user_token
         self._clock = clock
+        # Whether a post id is already recorded for another delivery of this account.
+        self.is_taken: IsTaken = is_taken or _nothing_taken
+        self._sent: OrderedDict[str, _Sent] = OrderedDict()
         self._told_about_user_token = False
         media_kinds = {MediaKind.DOCUMENT, MediaKind.ANIMATION}
         if user_token is not None:
@@ -143,9 +166,7 @@ class VkPublisher:
         log = (delivery.delivery_id, self.account, Platform.VK)
         plan = self._plan(content)
         notices: list[Notice] = []
-        attachments: list[tuple[str, _Upload]] = []
-        for item, kind in plan.uploads:
-            attachments.append((await self._upload(item, kind), kind))
+        attachments = await self._upload_all(delivery, plan)
         text, truncated = self._render(content, plan)
         if truncated:
             notices.append(Notice.TEXT_TRUNCATED)
@@ -193,6 +214,25 @@ class VkPublisher:
         if len(chunks) > 1 and parts:
             notices.append(Notice.MEDIA_SPLIT)
         return PublishResult(remote=self._remote(post_id, parts), notices=tuple(notices))
+
+    async def _upload_all(self, delivery: DeliveryRef, plan: _Plan) -> list[tuple[str, _Upload]]:
+        """Every file, or an error: a post never goes out with part of its media (§2.8).
+
+        A repeat for the same delivery and the same files reuses the earlier uploads, so a
+        resend with the same guid costs one wall.post, not another upload of a large video.
+        """
+        key = delivery.idempotency_key
+        earlier = self._sent.get(key)
+        if earlier is not None and earlier.fingerprint == plan.fingerprint:
+            return list(earlier.attachments)
+        attachments: list[tuple[str, _Upload]] = []
+        for item, kind in plan.uploads:
+            attachments.append((await self._upload(item, kind), kind))
+        self._sent[key] = _Sent(fingerprint=plan.fingerprint, attachments=tuple(attachments))
+        self._sent.move_to_end(key)
+        while len(self._sent) > REMEMBERED_DELIVERIES:
+            self._sent.popitem(last=False)
+        return attachments
 
     def _plan(self, content: Content) -> _Plan:
         plan = _Plan()
@@ -343,15 +383,44 @@ class VkPublisher:
 
     # --- reconcile -----------------------------------------------------------------------
 
+    def guid_window_start(self, delivery: DeliveryRef) -> datetime | None:
+        """Since when VK may know this delivery's guid; None when that cannot be said.
+
+        The guid protects from the first post made with it, so the window counts from the
+        first attempt; with one attempt the last is the first.
+        """
+        if delivery.first_attempt_at is not None:
+            return delivery.first_attempt_at
+        return delivery.last_attempt_at if delivery.attempts <= 1 else None
+
     async def reconcile(self, delivery: DeliveryRef, content: Content) -> ReconcileResult:
         """Is the uncertain delivery's post on the wall?
 
-        Reads the wall first (wall.get, harmless) and matches the rendered text within a
-        window around the last attempt. If the wall cannot be read with our tokens, repeats
-        wall.post with the same guid while VK still de-duplicates it. Network failures raise
-        TransientError / OutcomeUnknownError (the delivery stays uncertain).
+        Inside the guid window (GUID_WINDOW from the first attempt) wall.post is repeated
+        with the same guid: VK answers the existing post, or makes it now if the first
+        request never took effect; either way there is exactly one. After the window the
+        wall is read and the post matched by what identifies it (see _match); anything
+        ambiguous is CANNOT_TELL. Raises TransientError / OutcomeUnknownError when VK could
+        not be asked (the delivery stays uncertain).
         """
-        attempt_at = delivery.last_attempt_at or delivery.due_at
+        started = self.guid_window_start(delivery)
+        if started is not None and self._clock() - started < GUID_WINDOW:
+            result = await self.publish(delivery, content)
+            logger.info(
+                "vk reconcile by guid delivery=%s account=%s platform=%s post_id=%s",
+                delivery.delivery_id,
+                self.account,
+                Platform.VK,
+                result.remote.remote_id,
+            )
+            return ReconcileResult(
+                outcome=ReconcileOutcome.FOUND,
+                remote=result.remote,
+                detail="wall.post repeated with the same guid inside its window",
+            )
+        attempt_at = delivery.last_attempt_at
+        if attempt_at is None:
+            return _cannot_tell("no attempt time to look around")
         try:
             total, posts = await self._client.wall_get(
                 self._poster, owner_id=self.owner_id, count=RECONCILE_LOOKBACK_POSTS
@@ -359,64 +428,59 @@ class VkPublisher:
         except PermanentError as exc:
             if exc.code not in ("27", "15", "7"):
                 raise
-            logger.info(
-                "vk reconcile cannot read the wall delivery=%s account=%s platform=%s code=%s",
-                delivery.delivery_id,
-                self.account,
-                Platform.VK,
-                exc.code,
-            )
-            return await self._reconcile_by_guid(delivery, content, attempt_at)
-        if attempt_at is None:
-            return ReconcileResult(
-                outcome=ReconcileOutcome.CANNOT_TELL, detail="no attempt time to match around"
-            )
-        return self._match(content, posts, total, attempt_at)
+            return _cannot_tell("the guid window has passed and this token cannot read the wall")
+        return await self._match(delivery, content, posts, total, attempt_at)
 
-    def _match(
-        self, content: Content, posts: list[VkWallPost], total: int, attempt_at: datetime
+    async def _match(
+        self,
+        delivery: DeliveryRef,
+        content: Content,
+        posts: list[VkWallPost],
+        total: int,
+        attempt_at: datetime,
     ) -> ReconcileResult:
+        """A unique post made by the community since the attempt, not recorded for another
+        delivery, with the same text and media: with text, the full text and the media count
+        (and the media ids when this process uploaded them); without text only the media ids
+        identify a post, never the count alone."""
         plan = self._plan(content)
         text, _ = self._render(content, plan)
-        start, end = attempt_at - RECONCILE_BEFORE, attempt_at + RECONCILE_AFTER
-        in_window = [p for p in posts if start <= p.date <= end and p.from_id == self.owner_id]
-        if text:
-            want = _normal(text)
-            found = [p for p in in_window if _same_text(_normal(p.text), want)]
-        else:
-            expected = min(len(plan.uploads), MAX_MEDIA_PER_POST)
-            found = [p for p in in_window if not p.text.strip() and len(p.attachments) == expected]
-            if len(found) > 1:
-                return ReconcileResult(
-                    outcome=ReconcileOutcome.CANNOT_TELL,
-                    detail=f"{len(found)} media-only posts in the window",
-                )
-        if found:
-            post = min(found, key=lambda p: abs((p.date - attempt_at).total_seconds()))
-            return ReconcileResult(
-                outcome=ReconcileOutcome.FOUND, remote=self._remote(post.post_id)
-            )
+        want_text = _normal(text)
+        want_count = min(len(plan.uploads), MAX_MEDIA_PER_POST)
+        sent = self._sent.get(delivery.idempotency_key)
+        known: tuple[str, ...] | None = None
+        if sent is not None and sent.fingerprint == plan.fingerprint:
+            known = _chunk(sent.attachments)[0]
+        since = attempt_at - RECONCILE_SLACK
+        shaped: list[VkWallPost] = []
+        for post in posts:
+            if post.date < since or post.from_id != self.owner_id:
+                continue
+            media = _media(post.attachments)
+            if _normal(post.text) != want_text or len(media) != want_count:
+                continue
+            if known is not None and media != known:
+                continue
+            if await self.is_taken(str(post.post_id)):
+                continue
+            shaped.append(post)
         oldest = min((p.date for p in posts), default=None)
-        if total > len(posts) and oldest is not None and oldest > start:
+        complete = total <= len(posts) or (oldest is not None and oldest < since)
+        identified = bool(want_text) or (known is not None and bool(known))
+        if len(shaped) == 1 and identified:
             return ReconcileResult(
-                outcome=ReconcileOutcome.CANNOT_TELL,
-                detail=f"more than {len(posts)} posts since the attempt",
+                outcome=ReconcileOutcome.FOUND, remote=self._remote(shaped[0].post_id)
             )
-        return ReconcileResult(outcome=ReconcileOutcome.NOT_FOUND)
-
-    async def _reconcile_by_guid(
-        self, delivery: DeliveryRef, content: Content, attempt_at: datetime | None
-    ) -> ReconcileResult:
-        if attempt_at is None or self._clock() - attempt_at > GUID_WINDOW:
-            return ReconcileResult(
-                outcome=ReconcileOutcome.CANNOT_TELL,
-                detail="the wall cannot be read with this token and the guid window has passed",
+        if shaped:
+            return _cannot_tell(
+                f"{len(shaped)} post(s) since the attempt look like this one and nothing "
+                "tells them apart"
             )
-        result = await self.publish(delivery, content)
+        if not complete:
+            return _cannot_tell(f"more than {len(posts)} posts since the attempt")
         return ReconcileResult(
-            outcome=ReconcileOutcome.FOUND,
-            remote=result.remote,
-            detail="wall.post repeated with the same guid",
+            outcome=ReconcileOutcome.NOT_FOUND,
+            detail="the wall since the attempt has no such post",
         )
 
     # --- counts and checks ---------------------------------------------------------------
@@ -562,7 +626,14 @@ def _normal(text: str) -> str:
     return " ".join(text.split())
 
 
-def _same_text(have: str, want: str) -> bool:
-    if have == want:
-        return True
-    return len(want) >= MATCH_PREFIX and have[:MATCH_PREFIX] == want[:MATCH_PREFIX]
+def _media(attachments: Sequence[str]) -> tuple[str, ...]:
+    """Uploaded media of a wall post; VK adds link snippets by itself, so they do not count."""
+    return tuple(
+        "_".join(a.split("_")[:2])
+        for a in attachments
+        if not a.startswith(("http://", "https://"))
+    )
+
+
+def _cannot_tell(detail: str) -> ReconcileResult:
+    return ReconcileResult(outcome=ReconcileOutcome.CANNOT_TELL, detail=detail)

@@ -17,7 +17,7 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -69,6 +69,10 @@ ERROR_NAMES: Mapping[int, str] = {
     5000: "INVALID_RESPONSE",
     9999: "SYSTEM",
 }
+# video.get statuses: a topic may show a video only once it is OK (platforms.md §6).
+VIDEO_UPLOADING = "UPLOADING"
+VIDEO_PROCESSING = "PROCESSING"
+VIDEO_READY = "OK"
 VIDEO_MIN_SIZE = 16 * 1024
 VIDEO_MAX_SIZE = 1024 * 1024 * 1024
 FIRST_TOPIC_ID = 70102413183763
@@ -155,6 +159,11 @@ class UploadedVideo:
     uploaded: bool = False
     finished: bool = False
     title: str = ""
+    size: int = 0
+    sha256: str = ""
+    field_name: str = ""
+    # When video.update finished the upload; processing runs from then.
+    finished_at: datetime | None = None
 
 
 @dataclass
@@ -189,10 +198,20 @@ class OkEmulator:
         text_limit: int = 20_000,
         max_media_per_topic: int = 80,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        keep_bytes: bool = True,
+        video_processing: timedelta = timedelta(0),
     ) -> None:
         self.text_limit = text_limit
         self.max_media_per_topic = max_media_per_topic
         self._now = now
+        # False: uploads are hashed as they stream in and not kept (large-file benchmarks).
+        self.keep_bytes = keep_bytes
+        # How long a video stays PROCESSING after video.update; hold_processing keeps every
+        # video processing until it is cleared.
+        self.video_processing = video_processing
+        self.hold_processing = False
+        # Video ids OK fails to process (video.get answers ERROR).
+        self.broken_videos: set[str] = set()
         self.app = web.Application(client_max_size=VIDEO_MAX_SIZE + 1024 * 1024)
         self.app.router.add_route("*", "/fb.do", self._handle_api)
         self.app.router.add_post("/upload/photo/{upload_id}", self._handle_photo_upload)
@@ -233,6 +252,9 @@ class OkEmulator:
         self.videos: dict[str, UploadedVideo] = {}
         self.calls: list[RecordedCall] = []
         self.uploads: list[str] = []
+        # Topics that showed a video which was not ready yet: a broken post on the real site.
+        self.unready_video_topics: list[str] = []
+        self._unready_in_post: list[str] = []
         self._photo_uploads: dict[str, list[str]] = {}
         self._faults: list[Fault] = []
         self._topic_ids = itertools.count(FIRST_TOPIC_ID)
@@ -413,6 +435,7 @@ class OkEmulator:
             "photosV2.getUploadUrl": self._photos_get_upload_url,
             "video.getUploadUrl": self._video_get_upload_url,
             "video.update": self._video_update,
+            "video.get": self._video_get,
             "users.getCurrentUser": self._users_get_current_user,
             "users.hasAppPermission": self._users_has_app_permission,
             "auth.touchSession": self._auth_touch_session,
@@ -425,6 +448,7 @@ class OkEmulator:
     # -- methods --------------------------------------------------------------------------
 
     def _mediatopic_post(self, params: Mapping[str, str], token: OkToken) -> str:
+        self._unready_in_post = []
         raw = _required(params, "attachment")
         gid = params.get("gid")
         if gid is not None:
@@ -462,6 +486,8 @@ class OkEmulator:
         if items > self.max_media_per_topic:
             raise OkApiError(600, "Too many media")
         topic = self._create_topic(gid or f"user:{token.uid}", attachment, raw, None)
+        if self._unready_in_post:
+            self.unready_video_topics.append(topic.topic_id)
         return topic.topic_id
 
     def _check_photo_block(self, block: Mapping[str, Any], gid: str | None) -> int:
@@ -487,6 +513,8 @@ class OkEmulator:
             video = self.videos.get(str(item.get("id")))
             if video is None or not video.uploaded:
                 raise OkApiError(100, "Invalid movie id")
+            if self.video_status(video) != VIDEO_READY:
+                self._unready_in_post.append(video.video_id)
         return len(items)
 
     def _create_topic(
@@ -630,8 +658,41 @@ class OkEmulator:
         if len(title) > 1000:
             raise OkApiError(100, "Invalid parameter title")
         video.title = title
-        video.finished = video.uploaded
+        if video.uploaded and not video.finished:
+            video.finished = True
+            video.finished_at = self._now()
+            if video.gid is not None:
+                # Uploaded with gid, OK puts the video in the group's feed by itself: a topic
+                # posted for it afterwards shows the video twice (platforms.md §6).
+                attachment = {"media": [{"type": "movie", "list": [{"id": video.video_id}]}]}
+                self._create_topic(video.gid, attachment, json.dumps(attachment), None)
         return None
+
+    def video_status(self, video: UploadedVideo) -> str:
+        if not video.finished or video.finished_at is None:
+            return VIDEO_UPLOADING
+        if video.video_id in self.broken_videos:
+            return "ERROR"
+        if self.hold_processing or self._now() < video.finished_at + self.video_processing:
+            return VIDEO_PROCESSING
+        return VIDEO_READY
+
+    def _video_get(self, params: Mapping[str, str], token: OkToken) -> Any:
+        _need(token, "VIDEO_CONTENT")
+        ids = [i.strip() for i in _required(params, "vids").split(",") if i.strip()]
+        videos = []
+        for video_id in ids:
+            video = self.videos.get(video_id)
+            if video is None:
+                continue
+            videos.append(
+                {
+                    "id": int(video.video_id),
+                    "title": video.title,
+                    "status": self.video_status(video),
+                }
+            )
+        return {"videos": videos}
 
     def _users_get_current_user(self, params: Mapping[str, str], token: OkToken) -> Any:
         return {"uid": token.uid, "name": "Emulated administrator"}
@@ -680,14 +741,30 @@ class OkEmulator:
         video = self.videos.get(request.match_info["video_id"])
         if video is None:
             return web.Response(status=404)
-        if request.content_type.startswith("multipart/"):
-            parts = await _file_parts(request)
-            if len(parts) != 1:
-                return web.Response(status=400, text="one file per request")
-            data = parts[0][3]
-        else:
-            data = await request.read()
-        video.data, video.uploaded = data, True
+        if not request.content_type.startswith("multipart/"):
+            return web.Response(status=400, text="multipart upload expected")
+        reader = await request.multipart()
+        received = 0
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name != "file":
+                # apiok.ru's upload takes the video in the field `file`.
+                return web.Response(status=400, text=f"unexpected field {part.name!r}")
+            digest = hashlib.sha256()
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await part.read_chunk(256 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+                if self.keep_bytes:
+                    chunks.append(chunk)
+            video.data = b"".join(chunks)
+            video.size, video.sha256, video.field_name = size, digest.hexdigest(), part.name
+            received += 1
+        if received != 1:
+            return web.Response(status=400, text="one file per request")
+        video.uploaded = True
         return web.Response(status=200)
 
 

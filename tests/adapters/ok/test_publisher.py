@@ -201,26 +201,6 @@ async def test_timeout_after_the_post_is_uncertain_and_reconciles_without_a_dupl
     assert result.remote.remote_id == topic.topic_id
 
 
-async def test_lost_post_that_never_landed_cannot_be_told_until_a_later_topic_shows(
-    ok_emulator: OkEmulator, make_publisher: PublisherFactory
-) -> None:
-    publisher = make_publisher(timeout=0.5)
-    content = Content(text=RichText.plain("Отключение воды 5 декабря"))
-    started = datetime.now(UTC)
-    ok_emulator.fail_next("mediatopic.post", hang=True)
-
-    async with asyncio.timeout(5):
-        with pytest.raises(OutcomeUnknownError):
-            await publisher.publish(delivery(), content)
-        first = await publisher.reconcile(delivery(started), content)
-        ok_emulator.add_topic(GID, "Другая новость", created_at=started + timedelta(seconds=30))
-        second = await publisher.reconcile(delivery(started), content)
-
-    assert first.outcome is ReconcileOutcome.CANNOT_TELL
-    assert second.outcome is ReconcileOutcome.NOT_FOUND
-    assert [t.text for t in ok_emulator.group_topics(GID)] == ["Другая новость"]
-
-
 async def test_reconcile_without_statistics_rights_cannot_tell(
     ok_emulator: OkEmulator, make_publisher: PublisherFactory
 ) -> None:

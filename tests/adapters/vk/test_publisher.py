@@ -7,7 +7,6 @@ import pytest
 
 from crosspost.emulators.vk import VkEmulator
 from crosspost.errors import (
-    OutcomeUnknownError,
     PermanentError,
     Reason,
     TransientError,
@@ -18,7 +17,6 @@ from crosspost.models import (
     MediaKind,
     Notice,
     Platform,
-    ReconcileOutcome,
 )
 from crosspost.publishing import Publisher
 from crosspost.richtext import RichText, Span, SpanKind
@@ -187,79 +185,6 @@ async def test_same_guid_makes_a_retry_safe(
     assert len(emu.wall(GROUP_ID)) == 1
 
 
-async def test_timeout_after_post_is_uncertain_and_reconciles_to_the_same_post(
-    emu: VkEmulator, make_publisher: PublisherFactory, make_delivery: DeliveryFactory
-) -> None:
-    delivery = make_delivery()
-    publisher = make_publisher(timeout=0.3)
-    emu.fail_next("wall.post", hang=True, after=True)
-    with pytest.raises(OutcomeUnknownError):
-        await publisher.publish(delivery, text("Важное объявление"))
-    emu.release_hangs()
-    [post] = emu.wall(GROUP_ID)
-    result = await make_publisher().reconcile(delivery, text("Важное объявление"))
-    assert result.outcome is ReconcileOutcome.FOUND
-    assert result.remote is not None
-    assert result.remote.remote_id == str(post.post_id)
-    assert len(emu.wall(GROUP_ID)) == 1
-    assert not any(c.method == "wall.post" for c in emu.calls[-1:])
-
-
-async def test_timeout_before_post_reconciles_to_not_found(
-    emu: VkEmulator, make_publisher: PublisherFactory, make_delivery: DeliveryFactory
-) -> None:
-    delivery = make_delivery()
-    emu.add_post(GROUP_ID, "Другой пост")
-    emu.fail_next("wall.post", hang=True)
-    with pytest.raises(OutcomeUnknownError):
-        await make_publisher(timeout=0.3).publish(delivery, text("Не дошло"))
-    emu.release_hangs()
-    result = await make_publisher().reconcile(delivery, text("Не дошло"))
-    assert result.outcome is ReconcileOutcome.NOT_FOUND
-    assert [p.text for p in emu.wall(GROUP_ID)] == ["Другой пост"]
-
-
-async def test_reconcile_ignores_the_same_text_outside_the_window(
-    emu: VkEmulator,
-    make_publisher: PublisherFactory,
-    make_delivery: DeliveryFactory,
-    clock: FakeClock,
-) -> None:
-    week_ago = int(clock()) - 7 * 24 * 3600
-    emu.add_post(GROUP_ID, "Еженедельное напоминание", date=week_ago)
-    result = await make_publisher().reconcile(make_delivery(), text("Еженедельное напоминание"))
-    assert result.outcome is ReconcileOutcome.NOT_FOUND
-
-
-async def test_reconcile_with_community_token_repeats_the_guid(
-    emu: VkEmulator, make_publisher: PublisherFactory, make_delivery: DeliveryFactory
-) -> None:
-    publisher = make_publisher(user=None, timeout=0.3)
-    delivery = make_delivery()
-    emu.fail_next("wall.post", drop=True, after=True)
-    with pytest.raises(OutcomeUnknownError):
-        await publisher.publish(delivery, text("Только текст"))
-    [post] = emu.wall(GROUP_ID)
-    result = await publisher.reconcile(delivery, text("Только текст"))
-    assert result.outcome is ReconcileOutcome.FOUND
-    assert result.remote is not None
-    assert result.remote.remote_id == str(post.post_id)
-    assert len(emu.wall(GROUP_ID)) == 1
-
-
-async def test_reconcile_with_community_token_after_the_guid_window_cannot_tell(
-    emu: VkEmulator,
-    make_publisher: PublisherFactory,
-    make_delivery: DeliveryFactory,
-    clock: FakeClock,
-) -> None:
-    delivery = make_delivery()
-    clock.advance(2 * 3600)
-    result = await make_publisher(user=None).reconcile(delivery, text("Давно"))
-    assert result.outcome is ReconcileOutcome.CANNOT_TELL
-    assert emu.wall(GROUP_ID) == []
-
-
 async def test_upload_failure_is_transient_and_posts_nothing(
     emu: VkEmulator,
     make_publisher: PublisherFactory,
@@ -405,15 +330,6 @@ async def test_guid_window_in_emulator_expires(
     clock.advance(timedelta(hours=2).total_seconds())
     await make_publisher().publish(delivery, text("Раз"))
     assert len(emu.wall(GROUP_ID)) == 2
-
-
-async def test_reconcile_cannot_tell_when_the_wall_moved_on_too_far(
-    emu: VkEmulator, make_publisher: PublisherFactory, make_delivery: DeliveryFactory
-) -> None:
-    for n in range(101):
-        emu.add_post(GROUP_ID, f"Пост {n}")
-    result = await make_publisher().reconcile(make_delivery(), text("Потерянный"))
-    assert result.outcome is ReconcileOutcome.CANNOT_TELL
 
 
 async def test_vk_id_token_is_refused_with_1051(
