@@ -78,16 +78,16 @@ class PublicationRow(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     spans: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of spans
     original_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
-    source_chat_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    source_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    source_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     content_hash: Mapped[str] = mapped_column(String(64), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     publish_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # The staff-chat message that reports this publication, edited in place as results arrive.
-    report_chat_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    report_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    report_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    report_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class MediaRow(Base):
