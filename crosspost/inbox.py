@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, func, select, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -204,8 +204,10 @@ class Inbox:
             return 0
         try:
             async with self.sessionmaker() as session, session.begin():
+                dialect = session.get_bind().dialect.name
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
                 result = await session.execute(
-                    sqlite_insert(InboxRow).values(rows).on_conflict_do_nothing()
+                    insert(InboxRow).values(rows).on_conflict_do_nothing()
                 )
                 added = int(result.rowcount or 0)  # type: ignore[attr-defined]
         except Exception as exc:
@@ -318,9 +320,11 @@ class Inbox:
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def retry_delay(attempts: int, floor: timedelta | None = None) -> timedelta:
-    """Full jitter from about RETRY_BASE, doubling per attempt, capped; `floor` is a minimum."""
-    ceiling = min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+def retry_delay(
+    attempts: int, floor: timedelta | None = None, base: timedelta = RETRY_BASE
+) -> timedelta:
+    """Jitter from about `base`, doubling per attempt, capped; `floor` is a minimum."""
+    ceiling = min(base * (2 ** max(attempts - 1, 0)), RETRY_CAP)
     delay = timedelta(seconds=random.uniform(ceiling.total_seconds() / 2, ceiling.total_seconds()))  # noqa: S311
     return max(delay, floor) if floor is not None else delay
 
@@ -344,14 +348,16 @@ class InboxProcessor:
         *,
         max_attempts: int = MAX_ATTEMPTS,
         concurrency: int = LANE_CONCURRENCY,
+        retry_base: timedelta = RETRY_BASE,
     ) -> None:
         self.inbox = inbox
         self.max_attempts = max_attempts
+        self.retry_base = retry_base
         self.concurrency = concurrency
         self._handlers: dict[str, _Registration] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        # Set after every pass that handled something: tests wait on it instead of sleeping.
+        # Set after every pass that handled (or retried) something: tests wait on it.
         self.progressed = asyncio.Event()
 
     def register(
@@ -423,8 +429,7 @@ class InboxProcessor:
                 settled += await self._run_lane(lane)
 
         await asyncio.gather(*(run_lane(lane) for lane in ordered))
-        if settled:
-            self.progressed.set()
+        self.progressed.set()
         return settled
 
     async def _run_lane(self, lane: list[InboxItem]) -> int:
@@ -460,7 +465,7 @@ class InboxProcessor:
             attempts = item.attempts + 1
             if transient and attempts < self.max_attempts:
                 floor = exc.retry_after if isinstance(exc, TransientError) else None
-                at = self.inbox.clock() + retry_delay(attempts, floor)
+                at = self.inbox.clock() + retry_delay(attempts, floor, self.retry_base)
                 logger.warning(
                     "inbox=%s source=%s external_id=%s attempt %s failed, retry at %s: %s",
                     item.id,
