@@ -34,7 +34,9 @@ from scheduler.periodic import PeriodicJob, build_scheduler
 from scheduler.retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from adapters.max.listener import MaxChannelMirror
     from adapters.telegram.webhook import TelegramIntake
+    from crosspost.inbox import InboxItem
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +278,90 @@ def _wire_max(
             publisher.is_claimed = remote_id_recorded(sessionmaker, Platform.MAX)
 
 
+def max_listener_wanted(settings: Settings) -> bool:
+    return settings.max is not None and any(
+        a.max_chat_id is not None for a in settings.accounts.values()
+    )
+
+
+def build_max_mirror(app: App) -> MaxChannelMirror:
+    """The MAX channel mirror, reporting to the staff chat when the bot is there."""
+    from adapters.max import create_client
+    from adapters.max.listener import MaxChannelMirror
+
+    on_queued = None
+    if app.bot is not None:
+        from adapters.telegram.reports import TelegramReporter
+
+        reporter = TelegramReporter(bot=app.bot, settings=app.settings, service=app.service)
+        on_queued = reporter.refresh
+    return MaxChannelMirror(
+        settings=app.settings,
+        service=app.service,
+        sessionmaker=app.sessionmaker,
+        client=create_client(app.settings, http=app.http, throttle=app.limits),
+        media_dir=app.settings.media.dir,
+        max_file_size=app.settings.media.max_file_mb * 1024 * 1024,
+        clock=app.clock,
+        on_queued=on_queued,
+        on_edited=on_queued,
+    )
+
+
+async def run_max(app: App, stop: asyncio.Event) -> None:
+    """MAX channels as a source: long polling into the inbox (stored before the marker moves),
+    handled from there; updates missed while down come first (the saved marker)."""
+    from adapters.max import create_client
+    from adapters.max.listener import SOURCE, MaxListener, inbox_store
+    from crosspost.inbox import Inbox, InboxProcessor
+
+    if app.settings.max is None:
+        return
+    mirror = build_max_mirror(app)
+    inbox = Inbox(app.sessionmaker, clock=app.clock)
+    processor = InboxProcessor(inbox)
+    inbox.on_stored(processor.wake)
+
+    async def report(item: InboxItem) -> None:
+        await app.alert(max_failure_text(app.settings, item))
+
+    processor.register(SOURCE, mirror.handle, on_failed=report)
+    listener = MaxListener(
+        client=create_client(app.settings, http=app.http, throttle=app.limits),
+        sessionmaker=app.sessionmaker,
+        store=inbox_store(inbox, app.settings),
+        hold_seconds=app.settings.max.poll_timeout_seconds,
+        clock=app.clock,
+    )
+    processing = asyncio.create_task(processor.run(), name="max-inbox")
+    try:
+        await listener.run(stop)
+    finally:
+        processor.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(processing), timeout=5)
+        processing.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await processing
+
+
+def max_failure_text(settings: Settings, item: InboxItem) -> str:
+    """What staff read once about a MAX post that could not be handled."""
+    data = item.data()
+    message = data.get("message")
+    recipient = message.get("recipient") if isinstance(message, dict) else None
+    chat_id = recipient.get("chat_id") if isinstance(recipient, dict) else None
+    account = settings.account_by_max_chat(chat_id) if isinstance(chat_id, int) else None
+    channel = settings.accounts[account].title if account else texts.INBOX_UNKNOWN_CHANNEL
+    when = item.received_at.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
+    template = (
+        texts.MAX_INBOX_FAILED_EDIT
+        if data.get("update_type") == "message_edited"
+        else texts.MAX_INBOX_FAILED_POST
+    )
+    return template.format(channel=channel, at=when, id=item.id)
+
+
 async def build_app(
     settings: Settings, *, sinks: list[EventSink] | None = None, with_telegram: bool = True
 ) -> App:
@@ -343,6 +429,10 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     telegram_task = None
     if app.bot is not None:
         telegram_task = asyncio.create_task(run_telegram(app), name="telegram")
+    max_stop = asyncio.Event()
+    max_task = None
+    if max_listener_wanted(app.settings):
+        max_task = asyncio.create_task(run_max(app, max_stop), name="max")
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full passes (aiogram's large heap made them take ~100 ms).
     gc.collect()
@@ -360,6 +450,11 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
             logger.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
     logger.info("stopping: no new claims; waiting for sends in flight")
     periodic.shutdown(wait=False)
+    if max_task is not None:
+        max_stop.set()
+        max_task.cancel()  # a long poll in flight is simply abandoned: its marker is not saved
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await max_task
     if telegram_task is not None:
         if app.intake is not None:
             app.intake.stop()

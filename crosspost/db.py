@@ -299,7 +299,37 @@ class InboxRow(Base):
 
 # -- MAX (issue 14) -----------------------------------------------------------------------------
 
-# (MAX tables go here)
+
+class MaxStateRow(Base):
+    """Small named values of the MAX side (the long-polling marker)."""
+
+    __tablename__ = "max_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class MaxSeenRow(Base):
+    """Handled MAX updates (post:<mid>, edit:<mid>:<fingerprint>), so a replay does nothing."""
+
+    __tablename__ = "max_seen"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class MaxSourceRow(Base):
+    """A staff post in a MAX channel and the publication that mirrors it."""
+
+    __tablename__ = "max_sources"
+
+    mid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    publication_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("publications.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # -- end of feature tables ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from crosspost.config import Settings, parse_settings
+from crosspost.emulators.max import MaxEmulator
 from crosspost.emulators.ok import OkEmulator
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.emulators.vk import VkEmulator
@@ -24,6 +25,7 @@ STAFF_CHAT_ID = -1000000000001
 STAFF_USER_ID = 100001
 OK_APP_KEY = "CBASANDBOXAPPKEY"
 OK_APP_SECRET = "sandbox-app-secret"
+MAX_TOKEN = "sandbox-max-bot-token"
 
 ACCOUNTS: dict[str, dict[str, Any]] = {
     "administration": {
@@ -32,6 +34,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "username": "spassk_adm",
         "vk_group": 111,
         "ok_group": "5555",
+        "max_chat": -70000000000001,
     },
     "head": {
         "title": "Глава городского округа Спасск-Дальний",
@@ -39,6 +42,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "username": "spassk_head",
         "vk_group": 222,
         "ok_group": "6666",
+        "max_chat": -70000000000002,
     },
 }
 
@@ -80,7 +84,11 @@ class ConsoleSink:
             self.console.print(f"  [yellow]•[/yellow] {where}: {event.kind} {event.error or ''}")
 
 
-def sandbox_config(tg_base: str, vk_base: str, ok_base: str, root: Path) -> dict[str, Any]:
+def sandbox_config(
+    tg_base: str, vk_base: str, ok_base: str, root: Path, max_base: str | None = None
+) -> dict[str, Any]:
+    """The sandbox's config; with `max_base` each account also has a MAX channel, and a post in
+    any of its channels goes to all its other platforms."""
     accounts: dict[str, Any] = {}
     for name, a in ACCOUNTS.items():
         accounts[name] = {
@@ -100,7 +108,10 @@ def sandbox_config(tg_base: str, vk_base: str, ok_base: str, root: Path) -> dict
                 "access_token": f"sandbox-ok-token-{name}",
             },
         }
-    return {
+        if max_base is not None:
+            accounts[name]["max_chat_id"] = a["max_chat"]
+            accounts[name]["mirror"] = ["telegram", "vk", "ok", "max"]
+    data: dict[str, Any] = {
         "database": {"url": f"sqlite+aiosqlite:///{root / 'crosspost.db'}"},
         "telegram": {
             "token": BOT_TOKEN,
@@ -115,6 +126,17 @@ def sandbox_config(tg_base: str, vk_base: str, ok_base: str, root: Path) -> dict
         "accounts": accounts,
         "sandbox": True,
     }
+    if max_base is not None:
+        data["max"] = {"api_base": max_base, "token": MAX_TOKEN, "poll_timeout_seconds": 5}
+    return data
+
+
+def seed_max(mx: MaxEmulator) -> None:
+    """A MAX bot that is an admin of each account's MAX channel."""
+    mx.add_bot(MAX_TOKEN, name="Пресс-служба (песочница)")
+    for a in ACCOUNTS.values():
+        mx.add_channel(a["max_chat"], a["title"], participants_count=800)
+        mx.add_bot_to(a["max_chat"], MAX_TOKEN)
 
 
 def seed(tg: TelegramEmulator, vk: VkEmulator, ok: OkEmulator) -> None:
@@ -180,15 +202,19 @@ async def run_sandbox(console: Console, *, root: Path = SANDBOX_DIR, demo: bool 
 
     root = await asyncio.to_thread(_prepare_dir, root)
     tg, vk, ok = TelegramEmulator(token=BOT_TOKEN), VkEmulator(), OkEmulator()
+    mx = MaxEmulator()
     seed(tg, vk, ok)
     tg_base, vk_base, ok_base = await tg.start(), await vk.start(), await ok.start()
-    data = sandbox_config(tg_base, vk_base, ok_base, root)
+    max_base = await mx.start()
+    seed_max(mx)
+    data = sandbox_config(tg_base, vk_base, ok_base, root, max_base)
     settings: Settings = parse_settings(data, env={})
     write_toml(data, root / "crosspost.toml")
     console.print(
-        "[bold]crosspost sandbox[/bold]: emulated Telegram, VK and OK on 127.0.0.1 — "
+        "[bold]crosspost sandbox[/bold]: emulated Telegram, VK, OK and MAX on 127.0.0.1 — "
         "nothing real is touched.\n"
         f"  Telegram Bot API {tg_base}\n  VK API {vk_base}\n  OK API {ok_base}\n"
+        f"  MAX Bot API {max_base}\n"
         f"  database, media and the log (crosspost.log) in {root}/; "
         f"config written to {root / 'crosspost.toml'}\n"
         f"  queue a post from another terminal: .venv/bin/crosspost post -c "
@@ -203,7 +229,7 @@ async def run_sandbox(console: Console, *, root: Path = SANDBOX_DIR, demo: bool 
             adm = ACCOUNTS["administration"]
             console.print(
                 f"\nDemo: a post with a photo appears in the channel «{adm['title']}»; "
-                "watch it go to VK and OK:"
+                "watch it go to VK, OK and MAX:"
             )
             tg.post_to_channel(
                 adm["channel"], photo=tiny_png(), caption=DEMO_TEXT, file_name="subbotnik.png"
@@ -219,6 +245,7 @@ async def run_sandbox(console: Console, *, root: Path = SANDBOX_DIR, demo: bool 
         await tg.stop()
         await vk.stop()
         await ok.stop()
+        await mx.stop()
 
 
 async def _show_report(tg: TelegramEmulator, console: Console) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import aiohttp
 
-from adapters.max.client import MaxClient, ssl_context
+from adapters.max.client import MaxClient, SentRegistry, ssl_context
 from adapters.max.publisher import MAX_CAPABILITIES, MaxPublisher, render_max_html
 from crosspost.config import Settings
 from crosspost.errors import ConfigError
@@ -20,6 +22,15 @@ __all__ = [
 ]
 
 
+# One registry per bot token in this process: every publisher and the listener share it.
+_SENT: dict[str, SentRegistry] = {}
+
+
+def sent_registry(token: str) -> SentRegistry:
+    key = hashlib.sha256(token.encode()).hexdigest()
+    return _SENT.setdefault(key, SentRegistry())
+
+
 def create_client(
     settings: Settings,
     *,
@@ -30,15 +41,18 @@ def create_client(
     """The client of the configured bot. Raises ConfigError if there is no [max] table."""
     if settings.max is None:
         raise ConfigError("there is no [max] table in the config")
-    return MaxClient(
+    token = settings.max.token.get_secret_value()
+    client = MaxClient(
         api_base=settings.max.api_base,
-        token=settings.max.token.get_secret_value(),
+        token=token,
         http=http,
         throttle=throttle,
         timeout=settings.max.timeout_seconds,
         ssl_context=ssl_context(settings.max.ca_file),
         account=account,
     )
+    client.sent = sent_registry(token)
+    return client
 
 
 def create_publisher(

@@ -16,7 +16,7 @@ import os
 import ssl
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeAlias, cast
@@ -54,6 +54,42 @@ def ssl_context(ca_file: Path | None) -> ssl.SSLContext | None:
     return context
 
 
+class SentRegistry:
+    """Messages this process sent and sends in flight, per chat: the listener waits for sends
+    in flight to a chat before judging a new message there, so a copy of ours is never taken
+    for a staff post (MAX may deliver its update before the send's answer is read)."""
+
+    def __init__(self, *, remember: int = 1000) -> None:
+        self._remember = remember
+        self._sent: dict[str, None] = {}
+        self._in_flight: dict[int, int] = {}
+        self._idle = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def sending(self, chat_id: int) -> AsyncIterator[None]:
+        async with self._idle:
+            self._in_flight[chat_id] = self._in_flight.get(chat_id, 0) + 1
+        try:
+            yield
+        finally:
+            async with self._idle:
+                self._in_flight[chat_id] -= 1
+                self._idle.notify_all()
+
+    def add(self, mid: str) -> None:
+        self._sent[mid] = None
+        while len(self._sent) > self._remember:
+            del self._sent[next(iter(self._sent))]
+
+    def __contains__(self, mid: object) -> bool:
+        return mid in self._sent
+
+    async def settled(self, chat_id: int) -> None:
+        """Wait until no send to `chat_id` is in flight (callers bound the wait)."""
+        async with self._idle:
+            await self._idle.wait_for(lambda: self._in_flight.get(chat_id, 0) == 0)
+
+
 class MaxClient:
     """One bot token. Every call passes `throttle("max_bot", token)`; sends also pass the
     per-chat bucket `throttle("max", token + chat)`."""
@@ -76,6 +112,7 @@ class MaxClient:
         self._timeout = timeout
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._account = account
+        self.sent = SentRegistry()
 
     def __repr__(self) -> str:
         return f"MaxClient(api_base={self._api_base!r}, token=***)"
@@ -91,6 +128,7 @@ class MaxClient:
             account=account,
         )
         clone._ssl = self._ssl
+        clone.sent = self.sent
         return clone
 
     # -- the API --------------------------------------------------------------------------
@@ -176,14 +214,21 @@ class MaxClient:
 
     async def send(self, chat_id: int, body: JsonObject) -> JsonObject:
         """POST /messages: not idempotent (MAX takes no key), a lost answer is uncertain."""
-        return await self.call(
-            "POST",
-            "/messages",
-            query={"chat_id": chat_id},
-            body=body,
-            idempotent=False,
-            chat_id=chat_id,
-        )
+        async with self.sent.sending(chat_id):
+            answer = await self.call(
+                "POST",
+                "/messages",
+                query={"chat_id": chat_id},
+                body=body,
+                idempotent=False,
+                chat_id=chat_id,
+            )
+            message = answer.get("message")
+            body_out = message.get("body") if isinstance(message, dict) else None
+            mid = body_out.get("mid") if isinstance(body_out, dict) else None
+            if isinstance(mid, str):
+                self.sent.add(mid)
+        return answer
 
     async def edit(self, message_id: str, body: JsonObject, *, chat_id: int) -> JsonObject:
         return await self.call(

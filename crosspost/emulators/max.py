@@ -131,7 +131,9 @@ class MaxMessage:
     deleted: bool = False
     edits: int = 0
 
-    def to_json(self, bots: Mapping[int, MaxBot], chat: MaxChat | None) -> dict[str, Any]:
+    def to_json(
+        self, bots: Mapping[int, MaxBot], chat: MaxChat | None, *, hide_sender: bool = False
+    ) -> dict[str, Any]:
         bot = bots.get(self.sender_id)
         sender: dict[str, Any] = {
             "user_id": self.sender_id,
@@ -144,8 +146,8 @@ class MaxMessage:
         if self.markup:
             body["markup"] = self.markup
         body["attachments"] = self.attachments or None
-        return {
-            "sender": sender,
+        out: dict[str, Any] = {} if hide_sender else {"sender": sender}
+        return out | {
             "recipient": {
                 "chat_id": self.chat_id,
                 "chat_type": chat.type if chat else "channel",
@@ -238,6 +240,7 @@ class MaxEmulator:
         chat_rate: int = CHAT_MESSAGES_PER_SECOND,
         bot_rate: int = BOT_REQUESTS_PER_SECOND,
         not_ready: Mapping[str, int] | None = None,
+        hide_channel_sender: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -245,6 +248,8 @@ class MaxEmulator:
         self.chat_rate = chat_rate
         self.bot_rate = bot_rate
         self.not_ready = dict(DEFAULT_NOT_READY if not_ready is None else not_ready)
+        # Channels may show posts as the channel itself, with no sender.
+        self.hide_channel_sender = hide_channel_sender
         self._monotonic = monotonic
         self._now = now
         self.app = web.Application(client_max_size=1024 * 1024 * 1024)
@@ -448,6 +453,20 @@ class MaxEmulator:
                 return upload.data
         raise KeyError(token)
 
+    async def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - part of the test-facing contract
+    ) -> None:
+        """Wait until `predicate()` holds, checked after every change; raises TimeoutError."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                if predicate():
+                    return
+                await changed.wait()
+
     def calls_to(self, route: str) -> list[RecordedCall]:
         return [c for c in self.calls if c.route == route]
 
@@ -461,12 +480,15 @@ class MaxEmulator:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def _touch(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     def _message_update(self, kind: str, message: MaxMessage) -> dict[str, Any]:
-        bots = {b.user_id: b for b in self.bots.values()}
         return {
             "update_type": kind,
             "timestamp": self._ms(),
-            "message": message.to_json(bots, self.chats.get(message.chat_id)),
+            "message": self._json(message),
         }
 
     def _stored_upload(self, kind: str, data: bytes, name: str, content_type: str) -> MaxUpload:
@@ -494,7 +516,7 @@ class MaxEmulator:
         notify: bool,
     ) -> MaxMessage:
         seq = next(self._seq)
-        mid = f"mid.{abs(chat_id):016x}{seq:016x}"
+        mid = f"mid.{abs(chat_id):016x}{seq:08x}{secrets.token_hex(4)}"
         text = raw_text
         if fmt == "html":
             text, markup, _unknown = parse_html(raw_text)
@@ -538,6 +560,7 @@ class MaxEmulator:
         self.calls.append(
             RecordedCall(route, dict(request.query), body, request.headers.get("Authorization"))
         )
+        self._touch()
         fault = self._take_fault(route)
         try:
             if fault is not None and not fault.after_effect:
@@ -665,7 +688,9 @@ class MaxEmulator:
 
     def _json(self, message: MaxMessage) -> dict[str, Any]:
         bots = {b.user_id: b for b in self.bots.values()}
-        return message.to_json(bots, self.chats.get(message.chat_id))
+        chat = self.chats.get(message.chat_id)
+        hide = self.hide_channel_sender and chat is not None and chat.type == "channel"
+        return message.to_json(bots, chat, hide_sender=hide)
 
     def _chat(self, raw_id: str, bot: MaxBot) -> MaxChat:
         try:
@@ -809,6 +834,7 @@ class MaxEmulator:
     def _delete(self, query: Mapping[str, str], bot: MaxBot) -> Any:
         message = self._own_message(query, bot)
         message.deleted = True
+        self._touch()
         return {"success": True}
 
     def _list(self, query: Mapping[str, str], bot: MaxBot) -> Any:
