@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from crosspost.app import App, build_app, run_service
 from crosspost.config import parse_settings
+from crosspost.db import InboxRow
 from crosspost.emulators.max import MaxEmulator
 from crosspost.emulators.ok import OkEmulator
 from crosspost.emulators.telegram import TelegramEmulator
@@ -167,6 +170,10 @@ async def test_updates_missed_while_down_are_mirrored_at_start(world: World) -> 
     await report_done(world, 3)
     (wall_post,) = world.vk.wall(ADM["vk_group"])
     assert wall_post.text == "Пост, пока сервис стоял"
+    async with world.app.sessionmaker() as session:
+        stored = list(await session.scalars(select(InboxRow).where(InboxRow.source == "max")))
+    kinds = [json.loads(row.payload)["update_type"] for row in stored]
+    assert "message_created" in kinds  # stored raw in the inbox before the marker moved
 
 
 async def test_max_auth_failure_pauses_only_max(world: World) -> None:
