@@ -275,7 +275,7 @@ def _wire_max(
 
     for publisher in publishers.values():
         if isinstance(publisher, MaxPublisher):
-            publisher.is_claimed = remote_id_recorded(sessionmaker, Platform.MAX)
+            publisher.is_taken = remote_id_recorded(sessionmaker, Platform.MAX)
 
 
 def max_listener_wanted(settings: Settings) -> bool:

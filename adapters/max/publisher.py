@@ -83,10 +83,10 @@ MAX_CAPABILITIES = Capabilities(
     can_delete=True,
 )
 
-IsClaimed = Callable[[str], Awaitable[bool]]
+IsTaken = Callable[[str], Awaitable[bool]]
 
 
-async def _never_claimed(remote_id: str) -> bool:
+async def _nothing_taken(remote_id: str) -> bool:
     return False
 
 
@@ -153,7 +153,7 @@ class MaxPublisher:
         capabilities: Capabilities = MAX_CAPABILITIES,
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        is_claimed: IsClaimed = _never_claimed,
+        is_taken: IsTaken = _nothing_taken,
     ) -> None:
         self.account = account
         self.chat_id = chat_id
@@ -163,7 +163,7 @@ class MaxPublisher:
         self._now = now
         # Whether a message id is already recorded for some delivery (wired to the ledger):
         # reconcile never adopts such a message for another delivery.
-        self.is_claimed = is_claimed
+        self.is_taken = is_taken
         self._bot_id: int | None = None
         # The media each message was sent with (this process only), so an edit knows whether
         # the media changed; unknown after a restart, when the count decides.
@@ -401,7 +401,7 @@ class MaxPublisher:
                 _normalise(text if isinstance(text, str) else "")[:RECONCILE_MATCH_CHARS]
                 == expected[:RECONCILE_MATCH_CHARS]
             )
-            if same_text and count == expected_media and not await self.is_claimed(mid):
+            if same_text and count == expected_media and not await self.is_taken(mid):
                 matches.append((mid, url))
         if len(matches) == 1:
             mid, url = matches[0]

@@ -283,10 +283,10 @@ async def test_reconcile_never_adopts_a_recorded_message(
     first = await publisher.publish(ref(1), text("Одинаковый текст"))
     claimed = {first.remote.remote_id}
 
-    async def is_claimed(mid: str) -> bool:
+    async def is_taken(mid: str) -> bool:
         return mid in claimed
 
-    publisher.is_claimed = is_claimed
+    publisher.is_taken = is_taken
     started = datetime.now(UTC) - timedelta(seconds=1)
     result = await publisher.reconcile(ref(2, started=started), text("Одинаковый текст"))
     assert result.outcome is ReconcileOutcome.NOT_FOUND
