@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import gc
 import json
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -20,11 +23,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import RemotePostRow, create_engine, create_sessionmaker, migrate
-from crosspost.errors import AuthError, PublishError
+from crosspost.db import (
+    RemotePostRow,
+    create_engine,
+    create_sessionmaker,
+    migrate,
+    sqlite_path,
+    write_session,
+)
+from crosspost.errors import AuthError, PublishError, UsageError
 from crosspost.events import EventSink, FanOutSink, LogSink
 from crosspost.media import MediaStore
-from crosspost.models import Platform
+from crosspost.models import DeliveryOperation, Platform
 from crosspost.publishing import CheckLine, Publisher, ThrottleFactory
 from crosspost.queue import DeliveryRepository
 from crosspost.service import PublicationService
@@ -50,6 +60,47 @@ OK_TOKEN_LIFETIME = timedelta(days=30)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class RunLock:
+    """One `crosspost run` per SQLite database: an exclusive OS lock on `<db>.lock`, held for
+    the life of the process and released by the OS even after SIGKILL."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd = fd
+
+    @classmethod
+    def acquire(cls, database_url: str) -> RunLock | None:
+        """Take the lock (None for databases other than a SQLite file). Raises UsageError
+        when another run holds it."""
+        db = sqlite_path(database_url)
+        if db is None:
+            return None
+        path = db.with_name(db.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(
+                f"another crosspost run is already using the database {db} "
+                f"(lock file {path}); stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        return cls(path, fd)
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _keeps_alive(publisher: Publisher) -> bool:
+    return hasattr(publisher, "keep_alive") or hasattr(publisher, "touch_session")
 
 
 def build_publishers(
@@ -124,7 +175,7 @@ class App:
         ]
 
     async def sweep_leases(self) -> int:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="lease sweep") as session:
             expired = await DeliveryRepository(session).expire_leases(self.clock())
         for delivery in expired:
             logger.warning(
@@ -144,44 +195,43 @@ class App:
         )
 
     async def keep_tokens_alive(self) -> None:
-        """Daily: touch tokens that lapse unless used (OK: 30 days from the last call), record
-        the success, and warn staff once a token is within `ok.token_warn_days` of lapsing."""
+        """Daily: queue a keep-alive call for every token that lapses unless used (OK: 30 days
+        from the last call; the drainer makes the call and records the success), and warn
+        staff once a token is within `ok.token_warn_days` of lapsing."""
         now = self.clock()
-        for (account, platform), publisher in self.publishers.items():
-            touch = getattr(publisher, "touch_session", None)
-            if touch is None:
-                continue
-            try:
-                await touch()
-            except AuthError as exc:
-                async with self.sessionmaker() as session, session.begin():
-                    newly = await DeliveryRepository(session).pause(
-                        account, platform, str(exc.reason), now
-                    )
-                logger.error(
-                    "account=%s platform=%s token check failed: %s", account, platform, exc
-                )
-                if newly:
-                    await self.alert(
-                        texts.ALERT_ACCOUNT_PAUSED.format(
-                            account=self._title(account),
-                            platform=texts.PLATFORM_NAMES.get(str(platform), str(platform)),
-                            reason=texts.REASONS.get(
-                                str(exc.reason), texts.REASON_FALLBACK
-                            ).format(
-                                platform=texts.PLATFORM_NAMES.get(str(platform), str(platform))
-                            ),
-                        )
-                    )
-                continue
-            except PublishError as exc:
-                logger.warning(
-                    "account=%s platform=%s keep-alive failed: %s", account, platform, exc
-                )
-            else:
-                async with self.sessionmaker() as session, session.begin():
-                    await DeliveryRepository(session).record_success(account, platform, now)
+        queued = 0
+        async with write_session(self.sessionmaker, what="keep-alive") as session:
+            repo = DeliveryRepository(session)
+            for (account, platform), publisher in self.publishers.items():
+                if not _keeps_alive(publisher):
+                    continue
+                op = await repo.enqueue_keep_alive(account, platform, now, actor="keep-alive")
+                queued += op is not None
+        if queued:
+            self.drainer.wake()
         await self.warn_lapsing_tokens()
+
+    async def keep_alive_done(
+        self, op: DeliveryOperation, error: PublishError | None, newly_paused: bool
+    ) -> None:
+        """The drainer ran a keep-alive: a token that stopped working pauses its account (the
+        drainer did that) and staff are told once."""
+        if error is None:
+            return
+        logger.error(
+            "account=%s platform=%s token keep-alive failed: %s", op.account, op.platform, error
+        )
+        if isinstance(error, AuthError) and newly_paused:
+            platform = texts.PLATFORM_NAMES.get(str(op.platform), str(op.platform))
+            await self.alert(
+                texts.ALERT_ACCOUNT_PAUSED.format(
+                    account=self._title(op.account),
+                    platform=platform,
+                    reason=texts.REASONS.get(str(error.reason), texts.REASON_FALLBACK).format(
+                        platform=platform
+                    ),
+                )
+            )
 
     async def warn_lapsing_tokens(self) -> list[tuple[str, Platform, datetime]]:
         """OK tokens whose last successful use is so old that they lapse within the warning
@@ -232,7 +282,7 @@ class App:
             results[key] = lines
             if lines and all(line.ok for line in lines):
                 # A passing check is a successful call: it also extends an OK token.
-                async with self.sessionmaker() as session, session.begin():
+                async with write_session(self.sessionmaker, what="check") as session:
                     await DeliveryRepository(session).record_success(key[0], key[1], self.clock())
                 if await self.service.resume(key[0], key[1], actor="check"):
                     lines.append(
@@ -408,6 +458,7 @@ async def build_app(
         media=media,
         sinks=sink_list,
     )
+    drainer.on_keep_alive = app.keep_alive_done
     if bot is not None:
         from adapters.telegram.reports import TelegramReporter
 
@@ -422,6 +473,10 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
+    if sqlite_path(app.settings.database.url) is not None:
+        # This run holds the database's run lock: every other lease owner is gone, so what it
+        # left in flight is settled now rather than when its lease would expire.
+        await app.drainer.recover()
     await app.sweep_leases()
     periodic = build_scheduler(app.periodic_jobs())
     periodic.start()

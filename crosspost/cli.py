@@ -229,14 +229,19 @@ def run(
         return
 
     async def main() -> None:
-        from crosspost.app import build_app, run_service
+        from crosspost.app import RunLock, build_app, run_service
 
         settings = settings_from(path, verbose=verbose, log_format=log_format)
-        app_ = await build_app(settings)
+        lock = RunLock.acquire(settings.database.url)
         try:
-            await run_service(app_)
+            app_ = await build_app(settings)
+            try:
+                await run_service(app_)
+            finally:
+                await app_.close()
         finally:
-            await app_.close()
+            if lock is not None:
+                lock.release()
 
     run_async(main)
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import weakref
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,8 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -127,6 +135,9 @@ class DeliveryRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The run (process) holding the lease: at start, leases of runs that are gone are settled at
+    # once instead of waiting for lease_until.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     remote_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     remote_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -142,6 +153,10 @@ class RemotePostRow(Base):
     """The ledger: which remote post stands for which delivery (and so which source message)."""
 
     __tablename__ = "remote_posts"
+    __table_args__ = (
+        # Reconcile asks "is this remote post already someone else's?" (never adopt it twice).
+        Index("ix_remote_posts_platform_account_remote_id", "platform", "account", "remote_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     delivery_id: Mapped[int] = mapped_column(
@@ -256,7 +271,39 @@ class TelegramReportNoteRow(Base):
 
 # -- delivery engine: operations, inbox (issue 9) ---------------------------------------------
 
-# (engine tables go here)
+
+class DeliveryOperationRow(Base):
+    """A queued platform action other than the first publish: edit or delete a published copy,
+    or keep an account's token alive. Leased, retried and recovered like a delivery; edits and
+    deletes are idempotent at the platform, so an unknown outcome is simply retried."""
+
+    __tablename__ = "delivery_operations"
+    __table_args__ = (Index("ix_delivery_operations_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # edit | delete | keep_alive
+    status: Mapped[str] = mapped_column(String(16))
+    publication_id: Mapped[int | None] = mapped_column(
+        ForeignKey("publications.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # The delivery whose published copy this edits or deletes (None for keep_alive).
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    account: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(16))
+    # Edit: the content version the copy was brought to (set when it succeeds).
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class InboxRow(Base):
@@ -336,12 +383,23 @@ class MaxSourceRow(Base):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    # The driver's own implicit BEGIN is off: _sqlite_begin emits BEGIN itself, so a write
+    # transaction can take the write lock up front (BEGIN IMMEDIATE).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" (SQLITE_BUSY_SNAPSHOT, no busy wait) when another writer committed in between:
+    # write_session begins IMMEDIATE, so it waits for the lock before reading anything.
+    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -349,7 +407,86 @@ def create_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+# -- one writer at a time -------------------------------------------------------------------
+
+BUSY_TIMEOUT_MS = 5000
+# SQLite's own busy wait gave up this many times in a row: the write is lost, say so.
+WRITE_RETRIES = 5
+WRITE_RETRY_DELAY = 0.05  # seconds, doubled per retry
+# Opt-in check for long write transactions: CROSSPOST_MAX_WRITE_MS=250 logs an ERROR line
+# "write transaction held N ms" for each one held longer (tests and the chaos run use it).
+MAX_WRITE_MS_ENV = "CROSSPOST_MAX_WRITE_MS"
+_WRITE_OPTION = "crosspost_write"
+_write_locks: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+_db_logger = logging.getLogger("crosspost.db")
+
+
+def write_lock(engine: AsyncEngine) -> asyncio.Lock:
+    """The in-process lock every writer of this database takes: SQLite has one writer, and
+    writers queued here wait in FIFO order instead of in SQLite's sleeping busy handler."""
+    lock = _write_locks.get(engine.sync_engine)
+    if lock is None:
+        lock = _write_locks[engine.sync_engine] = asyncio.Lock()
+    return lock
+
+
+def _is_locked(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+@contextlib.asynccontextmanager
+async def write_session(
+    sessionmaker: async_sessionmaker[AsyncSession], *, what: str = "write"
+) -> AsyncIterator[AsyncSession]:
+    """A session inside one write transaction, committed on exit (rolled back on error).
+
+    Every writer uses it: it holds the in-process write lock, begins IMMEDIATE on SQLite (so
+    the body never meets "database is locked" halfway) and retries the begin when another
+    process holds the lock past the busy timeout. Keep network calls and waits out of the
+    body: `CROSSPOST_MAX_WRITE_MS` flags transactions held too long.
+    """
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("write_session needs a sessionmaker bound to an AsyncEngine")
+    limit_ms = float(os.environ.get(MAX_WRITE_MS_ENV) or 0)
+    async with write_lock(bind):
+        delay = WRITE_RETRY_DELAY
+        for attempt in range(1, WRITE_RETRIES + 1):
+            session = sessionmaker()
+            try:
+                await session.connection(execution_options={_WRITE_OPTION: True})
+            except OperationalError as exc:
+                await session.close()
+                if not _is_locked(exc) or attempt == WRITE_RETRIES:
+                    raise
+                _db_logger.warning(
+                    "database is locked by another process: %s retries (%s/%s)",
+                    what,
+                    attempt,
+                    WRITE_RETRIES,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            break
+        started = time.perf_counter()
+        try:
+            async with session:
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+        finally:
+            held_ms = (time.perf_counter() - started) * 1000
+            if limit_ms and held_ms > limit_ms:
+                _db_logger.error("write transaction held %d ms (%s)", held_ms, what)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from crosspost.errors import PublishError
-from crosspost.models import Delivery, Notice
+from crosspost.models import Delivery, DeliveryOperation, Notice
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +22,9 @@ class EventKind(StrEnum):
     HELD = "held"  # reconcile could not tell: staff decide
     PAUSED = "paused"  # the account's token stopped working: its deliveries are held
     CANCELLED = "cancelled"
+    # An edit or delete of a published copy finished (done, unsupported or failed): see
+    # `DeliveryEvent.operation`; `delivery` is the copy's delivery.
+    OPERATION = "operation"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,6 +34,7 @@ class DeliveryEvent:
     error: PublishError | None = None
     notices: tuple[Notice, ...] = ()
     retry_at: datetime | None = None
+    operation: DeliveryOperation | None = None
 
 
 class EventSink(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -60,13 +60,46 @@ ALLOWED: Mapping[DeliveryStatus, frozenset[DeliveryStatus]] = {
             DeliveryStatus.UNCERTAIN,
         }
     ),
+    # Held → uncertain: staff pressed «Повторить»; reconcile looks once more before a resend.
     DeliveryStatus.HELD: frozenset(
-        {DeliveryStatus.PENDING, DeliveryStatus.PUBLISHED, DeliveryStatus.CANCELLED}
+        {
+            DeliveryStatus.PENDING,
+            DeliveryStatus.UNCERTAIN,
+            DeliveryStatus.PUBLISHED,
+            DeliveryStatus.CANCELLED,
+        }
     ),
     DeliveryStatus.FAILED: frozenset({DeliveryStatus.PENDING}),
     DeliveryStatus.PUBLISHED: frozenset(),
     DeliveryStatus.CANCELLED: frozenset(),
 }
+
+
+class OperationKind(StrEnum):
+    """A queued platform action besides the first publish of a delivery."""
+
+    EDIT = "edit"  # bring a published copy to the publication's current content
+    DELETE = "delete"  # remove a published copy (one already gone counts as deleted)
+    KEEP_ALIVE = "keep_alive"  # a harmless call that keeps a lapsing token alive (OK)
+
+
+class OperationStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"  # leased by a drainer; an unknown outcome goes back to pending
+    DONE = "done"
+    UNSUPPORTED = "unsupported"  # the platform cannot do it: staff get the link
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # superseded (an edit of a copy that is being deleted)
+
+
+OPERATION_FINISHED: frozenset[OperationStatus] = frozenset(
+    {
+        OperationStatus.DONE,
+        OperationStatus.UNSUPPORTED,
+        OperationStatus.FAILED,
+        OperationStatus.CANCELLED,
+    }
+)
 
 
 class PublicationSource(StrEnum):
@@ -134,6 +167,9 @@ class Target:
     platform: Platform
 
 
+RemoteIdCheck = Callable[[str], Awaitable[bool]]
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeliveryRef:
     """What a publisher needs to know about the delivery it publishes."""
@@ -150,6 +186,9 @@ class DeliveryRef:
     # When the first send attempt started (None: not known). VK's guid protects a repeat for
     # an hour from the first post made with it, so reconcile counts its window from here.
     first_attempt_at: datetime | None = None
+    # Reconcile asks this before adopting a post it read back: True means the remote id is
+    # already recorded for another delivery, so it is not this delivery's post.
+    remote_id_taken: RemoteIdCheck | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,6 +239,7 @@ class Delivery:
     attempts: int
     idempotency_key: str
     lease_until: datetime | None = None
+    lease_owner: str | None = None
     remote_id: str | None = None
     remote_url: str | None = None
     last_error: str | None = None
@@ -222,6 +262,33 @@ class Delivery:
             due_at=self.due_at,
             last_attempt_at=self.last_attempt_at,
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryOperation:
+    """A queued edit, delete or keep-alive, as the repository returns it."""
+
+    operation_id: int
+    kind: OperationKind
+    status: OperationStatus
+    account: str
+    platform: Platform
+    due_at: datetime
+    attempts: int
+    publication_id: int | None = None
+    delivery_id: int | None = None
+    version: int | None = None
+    lease_until: datetime | None = None
+    lease_owner: str | None = None
+    last_error: str | None = None
+    error_reason: str | None = None
+    actor: str = ""
+    # The copy an edit or delete acts on (read from the ledger when claimed).
+    remote: RemotePost | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in OPERATION_FINISHED
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,14 +14,13 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    case,
     delete,
     exists,
     func,
     insert,
-    literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crosspost.db import (
     AuditRow,
+    DeliveryOperationRow,
     DeliveryRow,
     MediaRow,
     PublicationRow,
@@ -39,16 +39,22 @@ from crosspost.models import (
     ALLOWED,
     Content,
     Delivery,
+    DeliveryOperation,
     DeliveryStatus,
     MediaItem,
     MediaKind,
     NewPublication,
+    OperationKind,
+    OperationStatus,
     Platform,
     RemotePost,
 )
 from crosspost.richtext import RichText, Span, SpanKind
 
 S = DeliveryStatus
+# error_reason of an uncertain delivery staff asked to send again: reconcile looks first, and
+# resends unless it finds the post (staff checked by hand, so "cannot tell" resends too).
+STAFF_RETRY = "staff_retry"
 
 
 class TransitionError(Exception):
@@ -134,6 +140,7 @@ def content_hash(content: Content) -> str:
 
 
 _DELIVERIES = cast(Table, DeliveryRow.__table__)
+_OPERATIONS = cast(Table, DeliveryOperationRow.__table__)
 _PUBLICATION_VERSION = (
     select(PublicationRow.version)
     .where(PublicationRow.id == _DELIVERIES.c.publication_id)
@@ -153,6 +160,7 @@ def _delivery_from_row(row: Any) -> Delivery:
         attempts=m["attempts"],
         idempotency_key=m["idempotency_key"],
         lease_until=m["lease_until"],
+        lease_owner=m.get("lease_owner"),
         remote_id=m["remote_id"],
         remote_url=m["remote_url"],
         last_error=m["last_error"],
@@ -161,6 +169,37 @@ def _delivery_from_row(row: Any) -> Delivery:
         last_attempt_at=m["last_attempt_at"],
         published_at=m["published_at"],
         publication_version=m.get("publication_version") or 0,
+    )
+
+
+def _operation_from_row(row: Any) -> DeliveryOperation:
+    m = row._mapping
+    return DeliveryOperation(
+        operation_id=m["id"],
+        kind=OperationKind(m["kind"]),
+        status=OperationStatus(m["status"]),
+        account=m["account"],
+        platform=Platform(m["platform"]),
+        due_at=m["due_at"],
+        attempts=m["attempts"],
+        publication_id=m["publication_id"],
+        delivery_id=m["delivery_id"],
+        version=m["version"],
+        lease_until=m["lease_until"],
+        lease_owner=m["lease_owner"],
+        last_error=m["last_error"],
+        error_reason=m["error_reason"],
+        actor=m["actor"],
+    )
+
+
+def _remote_from_row(r: RemotePostRow) -> RemotePost:
+    return RemotePost(
+        platform=Platform(r.platform),
+        account=r.account,
+        remote_id=r.remote_id,
+        url=r.url,
+        parts=tuple(json.loads(r.parts)),
     )
 
 
@@ -385,44 +424,140 @@ class DeliveryRepository:
             TargetStateRow.paused.is_(True),
         )
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
-        """Atomically lease up to `limit` due deliveries: pending→sending, uncertain→reconciling.
+    async def claim_due(
+        self, now: datetime, lease: timedelta, limit: int, *, owner: str | None = None
+    ) -> list[Delivery]:
+        """Atomically lease up to `limit` due deliveries: uncertain→reconciling first (they are
+        quick and old), then pending→sending.
 
-        One UPDATE … RETURNING per status: SQLite runs it under its single writer, so two
-        drainers never claim the same row; on PostgreSQL the inner SELECT takes
-        FOR UPDATE SKIP LOCKED. The claimed rows carry their publication's content version.
+        One UPDATE … RETURNING per status, each reading `status = ? AND due_at <= ?` in due order
+        through the (status, due_at) index, so its cost does not grow with the backlog. SQLite
+        runs it under its single writer, so two drainers never claim the same row; on
+        PostgreSQL the inner SELECT takes FOR UPDATE SKIP LOCKED. Rows carry the lease's
+        `owner` (the run) and their publication's content version.
         """
-        postgres = self._dialect() == "postgresql"
+        claimed = await self._claim(S.UNCERTAIN, now, lease, limit, owner)
+        if len(claimed) < limit:
+            claimed += await self._claim(S.PENDING, now, lease, limit - len(claimed), owner)
+        return claimed
+
+    async def _claim(
+        self,
+        status: DeliveryStatus,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        owner: str | None,
+    ) -> list[Delivery]:
         c = _DELIVERIES.c
         due = (
             select(c.id)
             .where(
-                c.status.in_([str(S.PENDING), str(S.UNCERTAIN)]),
+                c.status == str(status),
                 c.due_at <= now,
                 self._not_paused(),  # type: ignore[arg-type]
             )
             .order_by(c.due_at, c.id)
             .limit(limit)
         )
-        if postgres:
+        if self._dialect() == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        sending = c.status == str(S.PENDING)
+        values: dict[str, object] = {
+            "lease_until": now + lease,
+            "lease_owner": owner,
+            "updated_at": now,
+        }
+        if status is S.PENDING:
+            values.update(status=str(S.SENDING), attempts=c.attempts + 1, last_attempt_at=now)
+        else:
+            # Reconciling is not a send attempt.
+            values.update(status=str(S.RECONCILING))
         result = await self.session.execute(
             update(_DELIVERIES)
             .where(c.id.in_(due.scalar_subquery()))
-            .values(
-                status=case((sending, str(S.SENDING)), else_=str(S.RECONCILING)),
-                # Reconciling is not a send attempt.
-                attempts=case((sending, c.attempts + 1), else_=c.attempts),
-                last_attempt_at=case(
-                    (sending, literal(now, c.last_attempt_at.type)), else_=c.last_attempt_at
-                ),
-                lease_until=now + lease,
-                updated_at=now,
-            )
+            .values(**values)
             .returning(*c, _PUBLICATION_VERSION.label("publication_version"))
         )
         return [_delivery_from_row(r) for r in result.all()]
+
+    async def renew_leases(self, owner: str, until: datetime, now: datetime) -> int:
+        """Extend every lease this run holds (deliveries and operations): a send in flight
+        never outlives its lease. Returns how many rows were extended."""
+        d = _DELIVERIES.c
+        renewed = await self.session.execute(
+            update(_DELIVERIES)
+            .where(
+                d.status.in_([str(S.SENDING), str(S.RECONCILING)]),
+                d.lease_owner == owner,
+            )
+            .values(lease_until=until)
+        )
+        o = _OPERATIONS.c
+        ops = await self.session.execute(
+            update(_OPERATIONS)
+            .where(o.status == str(OperationStatus.RUNNING), o.lease_owner == owner)
+            .values(lease_until=until)
+        )
+        return int(renewed.rowcount) + int(ops.rowcount)  # type: ignore[attr-defined]
+
+    async def recover_orphans(
+        self, alive_owners: Iterable[str], now: datetime
+    ) -> tuple[list[Delivery], list[DeliveryOperation]]:
+        """Leases held by runs that are gone, resolved at once rather than when they expire:
+        a send → uncertain (the post may exist; reconcile comes next), an edit, delete or
+        keep-alive → pending (they are idempotent at the platform)."""
+        alive = sorted(set(alive_owners))
+        d = _DELIVERIES.c
+        gone = or_(d.lease_owner.is_(None), d.lease_owner.not_in(alive)) if alive else true()
+        result = await self.session.execute(
+            update(_DELIVERIES)
+            .where(d.status.in_([str(S.SENDING), str(S.RECONCILING)]), gone)
+            .values(
+                status=str(S.UNCERTAIN),
+                lease_until=None,
+                lease_owner=None,
+                due_at=now,
+                last_error="the run that was sending it stopped: the post may exist",
+                error_reason="outcome_unknown",
+                updated_at=now,
+            )
+            .returning(*d)
+        )
+        deliveries = [_delivery_from_row(r) for r in result.all()]
+        o = _OPERATIONS.c
+        gone_op = or_(o.lease_owner.is_(None), o.lease_owner.not_in(alive)) if alive else true()
+        ops = await self.session.execute(
+            update(_OPERATIONS)
+            .where(o.status == str(OperationStatus.RUNNING), gone_op)
+            .values(
+                status=str(OperationStatus.PENDING),
+                lease_until=None,
+                lease_owner=None,
+                due_at=now,
+                updated_at=now,
+            )
+            .returning(*o)
+        )
+        return deliveries, [_operation_from_row(r) for r in ops.all()]
+
+    async def remote_id_taken(
+        self, platform: Platform, account: str, remote_id: str, except_delivery_id: int
+    ) -> bool:
+        """Whether this remote post is already recorded for another delivery (so a read-back
+        must not adopt it)."""
+        r = cast(Table, RemotePostRow.__table__).c
+        found = await self.session.scalar(
+            select(r.delivery_id)
+            .where(
+                r.platform == str(platform),
+                r.account == account,
+                # Also a further part of another post (an album item, a follow-up message).
+                or_(r.remote_id == remote_id, r.parts.contains(json.dumps(remote_id))),
+                r.delivery_id != except_delivery_id,
+            )
+            .limit(1)
+        )
+        return found is not None
 
     def _dialect(self) -> str:
         bind = self.session.bind
@@ -433,16 +568,42 @@ class DeliveryRepository:
         return (postgresql if self._dialect() == "postgresql" else sqlite).insert(table)
 
     async def next_due_at(self) -> datetime | None:
-        """When the earliest pending or uncertain delivery of an unpaused target is due."""
-        return await self.session.scalar(
-            select(func.min(DeliveryRow.due_at)).where(
-                DeliveryRow.status.in_([str(S.PENDING), str(S.UNCERTAIN)]),
-                self._not_paused(),  # type: ignore[arg-type]
+        """When the earliest pending or uncertain delivery of an unpaused target, or the
+        earliest pending operation, is due."""
+        times = [
+            await self.session.scalar(
+                select(func.min(DeliveryRow.due_at)).where(
+                    DeliveryRow.status == str(status),
+                    self._not_paused(),  # type: ignore[arg-type]
+                )
+            )
+            for status in (S.PENDING, S.UNCERTAIN)
+        ]
+        times.append(
+            await self.session.scalar(
+                select(func.min(_OPERATIONS.c.due_at)).where(
+                    _OPERATIONS.c.status == str(OperationStatus.PENDING)
+                )
             )
         )
+        present = [t for t in times if t is not None]
+        return min(present) if present else None
 
     async def expire_leases(self, now: datetime) -> list[Delivery]:
-        """A lease that ran out means the process died mid-send: the post may exist → uncertain."""
+        """A lease that ran out means its holder died mid-send (a live drainer renews its
+        leases): the post may exist → uncertain. Expired operations go back to pending."""
+        o = _OPERATIONS.c
+        await self.session.execute(
+            update(_OPERATIONS)
+            .where(o.status == str(OperationStatus.RUNNING), o.lease_until < now)
+            .values(
+                status=str(OperationStatus.PENDING),
+                lease_until=None,
+                lease_owner=None,
+                due_at=now,
+                updated_at=now,
+            )
+        )
         result = await self.session.execute(
             update(DeliveryRow)
             .where(
@@ -452,6 +613,7 @@ class DeliveryRepository:
             .values(
                 status=str(S.UNCERTAIN),
                 lease_until=None,
+                lease_owner=None,
                 due_at=now,
                 last_error="lease expired: the process stopped while sending",
                 error_reason="outcome_unknown",
@@ -466,6 +628,8 @@ class DeliveryRepository:
     async def _move(
         self, delivery_id: int, target: DeliveryStatus, now: datetime, **values: object
     ) -> Delivery:
+        if "lease_until" in values and values["lease_until"] is None:
+            values["lease_owner"] = None
         result = await self.session.execute(
             update(_DELIVERIES)
             .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.status.in_(_sources(target)))
@@ -540,6 +704,7 @@ class DeliveryRepository:
                 remote_id=bindparam("b_remote_id"),
                 remote_url=bindparam("b_url"),
                 lease_until=None,
+                lease_owner=None,
                 published_at=now,
                 last_error=None,
                 error_reason=None,
@@ -616,10 +781,45 @@ class DeliveryRepository:
             )
         return outcome
 
+    async def enqueue_followups(self, published: Sequence[Delivery], now: datetime) -> int:
+        """Copies that were published from older content than the publication has now get an
+        edit; copies of a publication deleted meanwhile get a delete. Returns how many."""
+        if not published:
+            return 0
+        p = cast(Table, PublicationRow.__table__).c
+        rows = (
+            await self.session.execute(
+                select(p.id, p.version, p.deleted_at).where(
+                    p.id.in_({d.publication_id for d in published})
+                )
+            )
+        ).all()
+        current = {r.id: (r.version, r.deleted_at) for r in rows}
+        count = 0
+        for d in published:
+            version, deleted_at = current.get(d.publication_id, (0, None))
+            if deleted_at is not None:
+                count += await self.enqueue_delete_copy(d.delivery_id, now) is not None
+            elif d.publication_version and version > d.publication_version:
+                count += len(
+                    await self._enqueue_copy_ops(
+                        OperationKind.EDIT, None, now, "", delivery_id=d.delivery_id
+                    )
+                )
+        return count
+
     async def mark_retry(
-        self, delivery_id: int, at: datetime, error: str, reason: str, now: datetime
+        self,
+        delivery_id: int,
+        at: datetime,
+        error: str,
+        reason: str,
+        now: datetime,
+        *,
+        count_attempt: bool = True,
     ) -> Delivery:
-        """Back to pending at `at`; a cancel asked for meanwhile wins."""
+        """Back to pending at `at`; a cancel asked for meanwhile wins. A rate-limit wait
+        (`count_attempt=False`) refunds the attempt its claim took."""
         current = await self.get(delivery_id)
         if current is not None and current.cancel_requested:
             return await self._move(
@@ -636,6 +836,7 @@ class DeliveryRepository:
             error,
             now,
         )
+        extra: dict[str, object] = {} if count_attempt else {"attempts": DeliveryRow.attempts - 1}
         return await self._move(
             delivery_id,
             S.PENDING,
@@ -644,6 +845,7 @@ class DeliveryRepository:
             lease_until=None,
             last_error=error,
             error_reason=reason,
+            **extra,
         )
 
     async def release(self, delivery_id: int, now: datetime) -> Delivery:
@@ -720,7 +922,24 @@ class DeliveryRepository:
         return await self._move(delivery_id, S.CANCELLED, now, lease_until=None)
 
     async def retry(self, delivery_id: int, now: datetime) -> Delivery:
-        """Staff say: send again now (a failed delivery, or a held one they checked by hand)."""
+        """Staff say: send again now. A failed delivery goes back to pending. A held or
+        uncertain one may exist on the platform: it is reconciled first and resent only if the
+        platform does not show it (or cannot tell: staff checked by hand)."""
+        current = await self.get_required(delivery_id)
+        if current.status in (S.HELD, S.UNCERTAIN):
+            values = {"due_at": now, "cancel_requested": False, "error_reason": STAFF_RETRY}
+            if current.status is S.HELD:
+                return await self._move(delivery_id, S.UNCERTAIN, now, **values)
+            result = await self.session.execute(
+                update(_DELIVERIES)
+                .where(_DELIVERIES.c.id == delivery_id, _DELIVERIES.c.status == str(S.UNCERTAIN))
+                .values(updated_at=now, **values)
+                .returning(*_DELIVERIES.c)
+            )
+            row = result.one_or_none()
+            if row is None:
+                raise TransitionError(f"delivery {delivery_id} moved meanwhile")
+            return _delivery_from_row(row)
         return await self._move(
             delivery_id, S.PENDING, now, due_at=now, lease_until=None, cancel_requested=False
         )
@@ -752,6 +971,306 @@ class DeliveryRepository:
             update(PublicationRow).where(PublicationRow.id == publication_id).values(publish_at=at)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- operations: edit, delete, keep-alive ------------------------------------------------
+
+    async def enqueue_edits(
+        self,
+        publication_id: int,
+        now: datetime,
+        *,
+        actor: str = "",
+        only: Collection[tuple[str, Platform]] | None = None,
+    ) -> list[DeliveryOperation]:
+        """One pending edit per live published copy (of the `only` targets, if given). A copy
+        that already has an edit waiting gets no second one: an edit sends the content current
+        when it runs."""
+        return await self._enqueue_copy_ops(
+            OperationKind.EDIT, publication_id, now, actor, only=only
+        )
+
+    async def enqueue_deletes(
+        self, publication_id: int, now: datetime, *, actor: str = ""
+    ) -> list[DeliveryOperation]:
+        """One pending delete per live published copy; edits still waiting are cancelled."""
+        o = _OPERATIONS.c
+        await self.session.execute(
+            update(_OPERATIONS)
+            .where(
+                o.publication_id == publication_id,
+                o.kind == str(OperationKind.EDIT),
+                o.status == str(OperationStatus.PENDING),
+            )
+            .values(status=str(OperationStatus.CANCELLED), updated_at=now, finished_at=now)
+        )
+        return await self._enqueue_copy_ops(OperationKind.DELETE, publication_id, now, actor)
+
+    async def enqueue_delete_copy(
+        self, delivery_id: int, now: datetime, *, actor: str = ""
+    ) -> DeliveryOperation | None:
+        """Delete one copy (one that was published after its publication was deleted)."""
+        ops = await self._enqueue_copy_ops(
+            OperationKind.DELETE, None, now, actor, delivery_id=delivery_id
+        )
+        return ops[0] if ops else None
+
+    async def _enqueue_copy_ops(
+        self,
+        kind: OperationKind,
+        publication_id: int | None,
+        now: datetime,
+        actor: str,
+        *,
+        delivery_id: int | None = None,
+        only: Collection[tuple[str, Platform]] | None = None,
+    ) -> list[DeliveryOperation]:
+        r = cast(Table, RemotePostRow.__table__).c
+        o = _OPERATIONS.c
+        waiting = exists().where(
+            o.delivery_id == r.delivery_id,
+            o.kind == str(kind),
+            o.status == str(OperationStatus.PENDING),
+        )
+        stmt = select(r.delivery_id, r.publication_id, r.account, r.platform).where(
+            r.deleted_at.is_(None), ~waiting
+        )
+        if publication_id is not None:
+            stmt = stmt.where(r.publication_id == publication_id)
+        if delivery_id is not None:
+            stmt = stmt.where(r.delivery_id == delivery_id)
+        copies = (await self.session.execute(stmt.order_by(r.id))).all()
+        if only is not None:
+            wanted = {(a, str(p)) for a, p in only}
+            copies = [c for c in copies if (c.account, c.platform) in wanted]
+        if not copies:
+            return []
+        result = await self.session.execute(
+            insert(_OPERATIONS).returning(*o),
+            [
+                {
+                    "kind": str(kind),
+                    "status": str(OperationStatus.PENDING),
+                    "publication_id": c.publication_id,
+                    "delivery_id": c.delivery_id,
+                    "account": c.account,
+                    "platform": c.platform,
+                    "due_at": now,
+                    "attempts": 0,
+                    "actor": actor,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for c in copies
+            ],
+        )
+        return [_operation_from_row(row) for row in result.all()]
+
+    async def enqueue_keep_alive(
+        self, account: str, platform: Platform, now: datetime, *, actor: str = ""
+    ) -> DeliveryOperation | None:
+        """A keep-alive call for this account's token, unless one is already waiting."""
+        o = _OPERATIONS.c
+        waiting = await self.session.scalar(
+            select(o.id).where(
+                o.kind == str(OperationKind.KEEP_ALIVE),
+                o.status.in_([str(OperationStatus.PENDING), str(OperationStatus.RUNNING)]),
+                o.account == account,
+                o.platform == str(platform),
+            )
+        )
+        if waiting is not None:
+            return None
+        row = (
+            await self.session.execute(
+                insert(_OPERATIONS)
+                .values(
+                    kind=str(OperationKind.KEEP_ALIVE),
+                    status=str(OperationStatus.PENDING),
+                    account=account,
+                    platform=str(platform),
+                    due_at=now,
+                    attempts=0,
+                    actor=actor,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(*o)
+            )
+        ).one()
+        return _operation_from_row(row)
+
+    async def claim_operations(
+        self, now: datetime, lease: timedelta, limit: int, *, owner: str | None = None
+    ) -> list[DeliveryOperation]:
+        """Lease up to `limit` due operations (pending → running), oldest first, through the
+        (status, due_at) index; each comes with the copy it acts on."""
+        o = _OPERATIONS.c
+        due = (
+            select(o.id)
+            .where(
+                o.status == str(OperationStatus.PENDING),
+                o.due_at <= now,
+                ~exists().where(
+                    TargetStateRow.account == o.account,
+                    TargetStateRow.platform == o.platform,
+                    TargetStateRow.paused.is_(True),
+                ),
+            )
+            .order_by(o.due_at, o.id)
+            .limit(limit)
+        )
+        if self._dialect() == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        rows = (
+            await self.session.execute(
+                update(_OPERATIONS)
+                .where(o.id.in_(due.scalar_subquery()))
+                .values(
+                    status=str(OperationStatus.RUNNING),
+                    attempts=o.attempts + 1,
+                    lease_until=now + lease,
+                    lease_owner=owner,
+                    updated_at=now,
+                )
+                .returning(*o)
+            )
+        ).all()
+        ops = [_operation_from_row(row) for row in rows]
+        remotes = await self._remotes_by_delivery(
+            [op.delivery_id for op in ops if op.delivery_id is not None]
+        )
+        return [
+            replace(op, remote=remotes.get(op.delivery_id)) if op.delivery_id else op for op in ops
+        ]
+
+    async def _remotes_by_delivery(self, delivery_ids: Sequence[int]) -> dict[int, RemotePost]:
+        if not delivery_ids:
+            return {}
+        rows = (
+            await self.session.scalars(
+                select(RemotePostRow).where(RemotePostRow.delivery_id.in_(set(delivery_ids)))
+            )
+        ).all()
+        return {r.delivery_id: _remote_from_row(r) for r in rows}
+
+    async def get_operation(self, operation_id: int) -> DeliveryOperation | None:
+        row = (
+            await self.session.execute(select(_OPERATIONS).where(_OPERATIONS.c.id == operation_id))
+        ).one_or_none()
+        if row is None:
+            return None
+        op = _operation_from_row(row)
+        if op.delivery_id is not None:
+            remote = (await self._remotes_by_delivery([op.delivery_id])).get(op.delivery_id)
+            op = replace(op, remote=remote)
+        return op
+
+    async def operations(
+        self,
+        *,
+        publication_id: int | None = None,
+        statuses: Iterable[OperationStatus] | None = None,
+        limit: int = 1000,
+    ) -> list[DeliveryOperation]:
+        o = _OPERATIONS.c
+        stmt = select(_OPERATIONS).order_by(o.id).limit(limit)
+        if publication_id is not None:
+            stmt = stmt.where(o.publication_id == publication_id)
+        if statuses is not None:
+            stmt = stmt.where(o.status.in_([str(s) for s in statuses]))
+        return [_operation_from_row(r) for r in (await self.session.execute(stmt)).all()]
+
+    async def finish_operation(
+        self,
+        op: DeliveryOperation,
+        status: OperationStatus,
+        now: datetime,
+        *,
+        version: int | None = None,
+        error: str | None = None,
+        reason: str | None = None,
+    ) -> DeliveryOperation:
+        """Settle a running operation; a done edit or delete is written to the ledger too."""
+        o = _OPERATIONS.c
+        row = (
+            await self.session.execute(
+                update(_OPERATIONS)
+                .where(o.id == op.operation_id, o.status == str(OperationStatus.RUNNING))
+                .values(
+                    status=str(status),
+                    version=version if version is not None else o.version,
+                    lease_until=None,
+                    lease_owner=None,
+                    last_error=error,
+                    error_reason=reason,
+                    updated_at=now,
+                    finished_at=now,
+                )
+                .returning(*o)
+            )
+        ).one_or_none()
+        if row is None:
+            raise TransitionError(f"operation {op.operation_id} is no longer running")
+        if status is OperationStatus.DONE and op.remote is not None:
+            if op.kind is OperationKind.EDIT and version is not None:
+                await self.mark_remote_edited(op.remote, version, now)
+            elif op.kind is OperationKind.DELETE:
+                await self.mark_remote_deleted(op.remote, now)
+        if status is OperationStatus.DONE:
+            await self.record_success(op.account, op.platform, now)
+        elif error is not None:
+            await self.record_error(op.account, op.platform, error, now)
+        return replace(_operation_from_row(row), remote=op.remote)
+
+    async def retry_operation(
+        self,
+        op: DeliveryOperation,
+        at: datetime,
+        now: datetime,
+        *,
+        error: str,
+        reason: str,
+        count_attempt: bool = True,
+    ) -> DeliveryOperation:
+        """Back to pending at `at`. A rate-limit wait (`count_attempt=False`) refunds the
+        attempt its claim took."""
+        o = _OPERATIONS.c
+        row = (
+            await self.session.execute(
+                update(_OPERATIONS)
+                .where(o.id == op.operation_id, o.status == str(OperationStatus.RUNNING))
+                .values(
+                    status=str(OperationStatus.PENDING),
+                    due_at=at,
+                    attempts=o.attempts if count_attempt else o.attempts - 1,
+                    lease_until=None,
+                    lease_owner=None,
+                    last_error=error,
+                    error_reason=reason,
+                    updated_at=now,
+                )
+                .returning(*o)
+            )
+        ).one_or_none()
+        if row is None:
+            raise TransitionError(f"operation {op.operation_id} is no longer running")
+        await self.record_error(op.account, op.platform, error, now)
+        return replace(_operation_from_row(row), remote=op.remote)
+
+    async def release_operation(self, op: DeliveryOperation, now: datetime) -> None:
+        """Hand back a claimed operation that never ran (shutdown, paused account)."""
+        o = _OPERATIONS.c
+        await self.session.execute(
+            update(_OPERATIONS)
+            .where(o.id == op.operation_id, o.status == str(OperationStatus.RUNNING))
+            .values(
+                status=str(OperationStatus.PENDING),
+                attempts=o.attempts - 1,
+                lease_until=None,
+                lease_owner=None,
+                updated_at=now,
+            )
+        )
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -796,16 +1315,7 @@ class DeliveryRepository:
                 .order_by(RemotePostRow.id)
             )
         ).all()
-        return [
-            RemotePost(
-                platform=Platform(r.platform),
-                account=r.account,
-                remote_id=r.remote_id,
-                url=r.url,
-                parts=tuple(json.loads(r.parts)),
-            )
-            for r in rows
-        ]
+        return [_remote_from_row(r) for r in rows]
 
     async def mark_remote_edited(self, remote: RemotePost, version: int, now: datetime) -> None:
         await self.session.execute(

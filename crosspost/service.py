@@ -14,11 +14,13 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crosspost.errors import PublishError, UnsupportedError
+from crosspost.db import write_session
+from crosspost.errors import PublishError
 from crosspost.models import (
     OPEN,
     Content,
     Delivery,
+    DeliveryOperation,
     DeliveryStatus,
     NewPublication,
     Platform,
@@ -85,7 +87,7 @@ class PublicationService:
     async def submit(self, new: NewPublication, *, actor: str) -> EnqueueResult:
         """Put the publication and its deliveries in the queue (committed when this returns)."""
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             result = await repo.enqueue(new, now)
             if result.delivery_ids:
@@ -119,7 +121,7 @@ class PublicationService:
             return await DeliveryRepository(session).publication_by_report(chat_id, message_id)
 
     async def set_report_message(self, publication_id: int, chat_id: int, message_id: int) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             await DeliveryRepository(session).set_report_message(
                 publication_id, chat_id, message_id
             )
@@ -129,10 +131,12 @@ class PublicationService:
             return await DeliveryRepository(session).content(publication_id)
 
     async def edit(self, publication_id: int, content: Content, *, actor: str) -> EditResult:
-        """Store the new content; if a reader would see a change, edit every published copy.
-        Deliveries not yet sent will simply send the new content."""
+        """Store the new content; if a reader would see a change, queue an edit of every
+        published copy (the drainer runs them; results reach staff as events). Deliveries not
+        yet sent simply send the new content. `copies` lists only the copies whose platform
+        cannot edit at all: staff get their links at once."""
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="edit") as session:
             repo = DeliveryRepository(session)
             version = await repo.update_content(publication_id, content)
             if version is None:
@@ -141,77 +145,50 @@ class PublicationService:
                 actor, "edit", now, publication_id=publication_id, detail=f"version={version}"
             )
             remotes = await repo.remote_posts(publication_id)
-        copies = await self._each_copy(publication_id, remotes, "edit", content, version)
-        return EditResult(changed=True, version=version, copies=tuple(copies))
+            unable = [r for r in remotes if not self._able(r, "edit")]
+            queued = await repo.enqueue_edits(
+                publication_id,
+                now,
+                actor=actor,
+                only={(r.account, r.platform) for r in remotes if self._able(r, "edit")},
+            )
+        if queued:
+            self.wake()
+        copies = tuple(CopyResult(remote=r, outcome=CopyOutcome.UNSUPPORTED) for r in unable)
+        return EditResult(changed=True, version=version, copies=copies)
 
     async def delete(self, publication_id: int, *, actor: str) -> DeleteResult:
-        """Cancel what is not sent yet and delete every published copy."""
+        """Cancel what is not sent yet and queue a delete of every published copy (a copy
+        still being sent is deleted once it is published)."""
         now = self.clock()
         cancelled: list[Delivery] = []
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="delete") as session:
             repo = DeliveryRepository(session)
             for delivery in await repo.for_publication(publication_id):
                 if delivery.status in OPEN:
                     cancelled.append(await repo.cancel(delivery.delivery_id, now))
             await repo.mark_publication_deleted(publication_id, now)
             await repo.audit(actor, "delete", now, publication_id=publication_id)
-            remotes = await repo.remote_posts(publication_id)
-        copies = await self._each_copy(publication_id, remotes, "delete", None, None)
-        return DeleteResult(cancelled=tuple(cancelled), copies=tuple(copies))
+            queued = await repo.enqueue_deletes(publication_id, now, actor=actor)
+        if queued:
+            self.wake()
+        return DeleteResult(cancelled=tuple(cancelled), copies=())
 
-    async def _each_copy(
-        self,
-        publication_id: int,
-        remotes: list[RemotePost],
-        action: Literal["edit", "delete"],
-        content: Content | None,
-        version: int | None,
-    ) -> list[CopyResult]:
-        """Edit or delete every published copy; each copy's outcome is reported, none raises."""
-        copies: list[CopyResult] = []
-        for remote in remotes:
-            publisher = self.publishers.get((remote.account, remote.platform))
-            able = publisher is not None and (
-                publisher.capabilities.can_edit
-                if action == "edit"
-                else publisher.capabilities.can_delete
-            )
-            if publisher is None or not able:
-                copies.append(CopyResult(remote=remote, outcome=CopyOutcome.UNSUPPORTED))
-                continue
-            try:
-                if action == "edit" and content is not None:
-                    await publisher.edit(remote, content)
-                else:
-                    await publisher.delete(remote)
-            except UnsupportedError as exc:
-                copies.append(
-                    CopyResult(remote=remote, outcome=CopyOutcome.UNSUPPORTED, error=exc)
-                )
-                continue
-            except PublishError as exc:
-                logger.warning(
-                    "publication=%s account=%s platform=%s %s failed: %s",
-                    publication_id,
-                    remote.account,
-                    remote.platform,
-                    action,
-                    exc,
-                )
-                copies.append(CopyResult(remote=remote, outcome=CopyOutcome.FAILED, error=exc))
-                continue
-            copies.append(CopyResult(remote=remote, outcome=CopyOutcome.DONE))
-            async with self.sessionmaker() as session, session.begin():
-                repo = DeliveryRepository(session)
-                if action == "edit" and version is not None:
-                    await repo.mark_remote_edited(remote, version, self.clock())
-                else:
-                    await repo.mark_remote_deleted(remote, self.clock())
-        return copies
+    def _able(self, remote: RemotePost, action: Literal["edit", "delete"]) -> bool:
+        publisher = self.publishers.get((remote.account, remote.platform))
+        if publisher is None:
+            return False
+        caps = publisher.capabilities
+        return caps.can_edit if action == "edit" else caps.can_delete
+
+    async def operations(self, publication_id: int) -> list[DeliveryOperation]:
+        """The queued edits and deletes of a publication, oldest first."""
+        async with self.sessionmaker() as session:
+            return await DeliveryRepository(session).operations(publication_id=publication_id)
 
     async def cancel_publication(self, publication_id: int, *, actor: str) -> list[Delivery]:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             result = [
                 await repo.cancel(d.delivery_id, now)
@@ -223,7 +200,7 @@ class PublicationService:
 
     async def cancel_delivery(self, delivery_id: int, *, actor: str) -> Delivery:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             delivery = await repo.cancel(delivery_id, now)
             await repo.audit(
@@ -237,7 +214,7 @@ class PublicationService:
 
     async def retry_delivery(self, delivery_id: int, *, actor: str) -> Delivery:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             delivery = await repo.retry(delivery_id, now)
             await repo.audit(
@@ -252,7 +229,7 @@ class PublicationService:
 
     async def reschedule(self, publication_id: int, at: datetime, *, actor: str) -> int:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             moved = await repo.reschedule_publication(publication_id, at, now)
             await repo.audit(
@@ -285,7 +262,7 @@ class PublicationService:
 
     async def resume(self, account: str, platform: Platform, *, actor: str) -> bool:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             resumed = await repo.resume(account, platform)
             if resumed:

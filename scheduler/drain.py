@@ -1,16 +1,26 @@
-"""The drain loop: woken at once on enqueue, otherwise asleep until the next due delivery."""
+"""The drain loop: woken at once on enqueue, otherwise asleep until the next due delivery.
+
+Every platform action goes through here: first publishes (deliveries) and the queued edits,
+deletes and keep-alives (operations). No database transaction is open while a platform is
+called or while anything waits; events (staff reports) go out only after the commit.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crosspost.db import write_session
 from crosspost.errors import (
     NeedsAttentionError,
     OutcomeUnknownError,
@@ -18,33 +28,47 @@ from crosspost.errors import (
     PublishError,
     Reason,
     TransientError,
+    UnsupportedError,
 )
 from crosspost.events import DeliveryEvent, EventKind, EventSink, LogSink
 from crosspost.models import (
     Content,
     Delivery,
+    DeliveryOperation,
+    DeliveryRef,
     DeliveryStatus,
+    OperationKind,
+    OperationStatus,
     Platform,
     PublishResult,
     ReconcileOutcome,
     RemotePost,
 )
 from crosspost.publishing import Publisher
-from crosspost.queue import DeliveryRepository, TransitionError
+from crosspost.queue import STAFF_RETRY, DeliveryRepository, TransitionError
 from scheduler.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 CONTENT_CACHE_SIZE = 256
+# Called when a keep-alive finishes: (operation, error or None, whether the account was paused
+# just now). The app alerts staff from it.
+KeepAliveHook = Callable[[DeliveryOperation, PublishError | None, bool], Awaitable[None]]
 
 
 def utc_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def new_owner_id() -> str:
+    """Who holds a lease: this process on this host, unique per run."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 class Drainer:
-    """Claims due deliveries, fans them out to publishers with bounded concurrency, settles them.
+    """Claims due deliveries and operations, runs them on publishers with bounded concurrency,
+    settles them.
 
     Enqueuers call `wake()` after their commit. Tests call `drain_once()` directly.
     """
@@ -60,6 +84,8 @@ class Drainer:
         lease: timedelta = timedelta(minutes=5),
         idle_poll: timedelta = timedelta(seconds=5),
         clock: Clock = utc_clock,
+        owner: str | None = None,
+        on_keep_alive: KeepAliveHook | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -73,19 +99,19 @@ class Drainer:
         # this often even when nobody woke us.
         self.idle_poll = idle_poll
         self.clock = clock
+        self.owner = owner or new_owner_id()
+        self.on_keep_alive = on_keep_alive
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
-        # One writer at a time inside this process: concurrent SQLite writers would otherwise
-        # wait in SQLite's busy handler, which sleeps in steps of up to tens of milliseconds.
-        self._write_lock = asyncio.Lock()
         self._published_batch: list[tuple[Delivery, RemotePost, asyncio.Future[Delivery]]] = []
+        self._batch_lock = asyncio.Lock()
         self._contents: OrderedDict[tuple[int, int], Content] = OrderedDict()
 
     @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[DeliveryRepository]:
-        async with self._write_lock, self.sessionmaker() as session, session.begin():
+    async def _writing(self, what: str) -> AsyncIterator[DeliveryRepository]:
+        async with write_session(self.sessionmaker, what=what) as session:
             yield DeliveryRepository(session)
 
     async def _load_contents(self, deliveries: list[Delivery]) -> None:
@@ -121,9 +147,12 @@ class Drainer:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
+    # -- the loop -----------------------------------------------------------------------------
+
     async def run(self) -> None:
-        """Drain until `stop()`; each pass claims only as many deliveries as slots are free."""
+        """Drain until `stop()`; each pass claims only as many items as slots are free."""
         self._stopped.clear()
+        heartbeat = asyncio.create_task(self._heartbeat(), name="lease-heartbeat")
         try:
             while not self._stopping:
                 self._wake.clear()  # before draining, so an enqueue during the drain is not lost
@@ -143,6 +172,9 @@ class Drainer:
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
         finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
             self._stopped.set()
 
     async def stop(self, grace: float = 20.0) -> None:
@@ -164,13 +196,60 @@ class Drainer:
             await asyncio.gather(*tasks, return_exceptions=True)
         return len(tasks)
 
+    async def recover(self, alive_owners: Iterable[str] = ()) -> int:
+        """At start: settle at once what runs that are gone left leased (sends → uncertain and
+        reconciled right away, operations → pending). Only for a database this run owns
+        alone (the SQLite run lock); elsewhere leases expire. Returns how many were settled."""
+        now = self.clock()
+        async with self._writing("recover orphaned leases") as repo:
+            deliveries, ops = await repo.recover_orphans({self.owner, *alive_owners}, now)
+        for d in deliveries:
+            logger.warning(
+                "delivery=%s account=%s platform=%s was in flight when the last run stopped: "
+                "uncertain, reconciling now",
+                d.delivery_id,
+                d.account,
+                d.platform,
+            )
+        for op in ops:
+            logger.warning(
+                "operation=%s kind=%s account=%s platform=%s was running when the last run "
+                "stopped: pending again",
+                op.operation_id,
+                op.kind,
+                op.account,
+                op.platform,
+            )
+        if deliveries or ops:
+            self.wake()
+        return len(deliveries) + len(ops)
+
+    async def renew_leases(self) -> int:
+        """Extend the leases of everything this run has in flight (a long upload never becomes
+        uncertain under its own feet). Returns how many rows were extended."""
+        now = self.clock()
+        async with self._writing("renew leases") as repo:
+            return await repo.renew_leases(self.owner, now + self.lease, now)
+
+    async def _heartbeat(self) -> None:
+        period = max(self.lease.total_seconds() / 3, 0.1)
+        while True:
+            await asyncio.sleep(period)
+            if not self._in_flight:
+                continue
+            try:
+                await self.renew_leases()
+            except Exception:
+                logger.exception("renewing leases failed; trying again in %.0f s", period)
+
     async def _claim_and_start(self) -> list[asyncio.Task[None]]:
         room = self.concurrency - len(self._in_flight)
         if room <= 0 or self._stopping:
             return []
-        async with self._writing() as repo:
+        async with self._writing("claim") as repo:
             now = self.clock()
-            claimed = await repo.claim_due(now, self.lease, room)
+            ops = await repo.claim_operations(now, self.lease, room, owner=self.owner)
+            claimed = await repo.claim_due(now, self.lease, room - len(ops), owner=self.owner)
             if self._stopping:
                 # stop() came while we were claiming: hand the rows back unsent.
                 for delivery in claimed:
@@ -178,12 +257,14 @@ class Drainer:
                         await repo.release(delivery.delivery_id, now)
                     else:
                         await repo.mark_uncertain(delivery.delivery_id, "released at stop", now)
+                for op in ops:
+                    await repo.release_operation(op, now)
                 return []
         if claimed:
             await self._load_contents(claimed)
         tasks = []
-        for delivery in claimed:
-            task = asyncio.create_task(self._process(delivery))
+        for job in [*(self._run_operation(op) for op in ops), *map(self._process, claimed)]:
+            task = asyncio.create_task(job)
             self._in_flight.add(task)
             task.add_done_callback(self._finished)
             tasks.append(task)
@@ -239,7 +320,7 @@ class Drainer:
             "delivery=%s account=%s platform=%s sending attempt=%s", *log_args, delivery.attempts
         )
         try:
-            result = await publisher.publish(delivery.ref, content)
+            result = await publisher.publish(self._ref(delivery), content)
         except asyncio.CancelledError:
             # Shutdown ran out of time mid-send: the request may have left.
             await asyncio.shield(
@@ -254,6 +335,15 @@ class Drainer:
             await self._uncertain(delivery, f"publisher crashed: {type(exc).__name__}")
             return
         await self._published(delivery, result)
+
+    def _ref(self, delivery: Delivery) -> DeliveryRef:
+        async def taken(remote_id: str) -> bool:
+            async with self.sessionmaker() as session:
+                return await DeliveryRepository(session).remote_id_taken(
+                    delivery.platform, delivery.account, remote_id, delivery.delivery_id
+                )
+
+        return replace(delivery.ref, remote_id_taken=taken)
 
     async def _published(self, delivery: Delivery, result: PublishResult) -> None:
         settled = await self._settle_published(delivery, result.remote)
@@ -270,17 +360,21 @@ class Drainer:
         )
 
     async def _settle_published(self, delivery: Delivery, remote: RemotePost) -> Delivery:
-        """Record a publish. Publishes that finish while another is being written are
+        """Record a publish. Publishes that finish while another batch is being written are
         committed together in one transaction: a commit costs more than the statements."""
         future: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
         self._published_batch.append((delivery, remote, future))
-        async with self._write_lock:
+        async with self._batch_lock:
             if not future.done():
                 batch, self._published_batch = self._published_batch, []
+                followups = 0
                 try:
-                    async with self.sessionmaker() as session, session.begin():
-                        outcomes = await DeliveryRepository(session).mark_published_many(
+                    async with self._writing("settle published") as repo:
+                        outcomes = await repo.mark_published_many(
                             [(d, r) for d, r, _ in batch], self.clock()
+                        )
+                        followups = await repo.enqueue_followups(
+                            [o for o in outcomes if isinstance(o, Delivery)], self.clock()
                         )
                 except BaseException as exc:
                     for _, _, item_future in batch:
@@ -293,10 +387,12 @@ class Drainer:
                         item_future.set_exception(outcome)
                     else:
                         item_future.set_result(outcome)
+                if followups:
+                    self.wake()
         return await future
 
     async def _uncertain(self, delivery: Delivery, reason: str) -> None:
-        async with self._writing() as repo:
+        async with self._writing("mark uncertain") as repo:
             settled = await repo.mark_uncertain(delivery.delivery_id, reason, self.clock())
         logger.warning(
             "delivery=%s account=%s platform=%s uncertain: %s",
@@ -305,6 +401,7 @@ class Drainer:
             delivery.platform,
             reason,
         )
+        self.wake()  # reconcile at once
         await self._emit(DeliveryEvent(kind=EventKind.UNCERTAIN, delivery=settled))
 
     async def _settle_error(self, delivery: Delivery, error: PublishError) -> None:
@@ -313,48 +410,37 @@ class Drainer:
         if isinstance(error, OutcomeUnknownError):
             await self._uncertain(delivery, str(error))
             return
-        async with self._writing() as repo:
+        retry_at: datetime | None = None
+        async with self._writing("settle error") as repo:
             if isinstance(error, NeedsAttentionError) and error.pause_account:
                 newly = await repo.pause(
                     delivery.account, delivery.platform, str(error.reason), now
                 )
                 await repo.record_error(delivery.account, delivery.platform, str(error), now)
                 settled = await repo.release(delivery.delivery_id, now)
-                kind = EventKind.PAUSED
-                logger.error("delivery=%s account=%s platform=%s paused: %s", *log_args)
-                if not newly:
-                    kind = EventKind.RETRY  # already paused: staff were told once
+                # Already paused: staff were told once.
+                kind = EventKind.PAUSED if newly else EventKind.RETRY
             elif isinstance(error, TransientError):
-                at = self.policy.next_attempt_at(error, delivery.attempts, now)
-                if at is None:
+                retry_at = self.policy.next_attempt_at(error, delivery.attempts, now)
+                if retry_at is None:
                     settled = await repo.mark_failed(
                         delivery.delivery_id, str(error), str(error.reason), now
                     )
                     kind = EventKind.FAILED
-                    logger.error(
-                        "delivery=%s account=%s platform=%s failed after retries: %s", *log_args
-                    )
                 else:
                     settled = await repo.mark_retry(
-                        delivery.delivery_id, at, str(error), str(error.reason), now
+                        delivery.delivery_id,
+                        retry_at,
+                        str(error),
+                        str(error.reason),
+                        now,
+                        count_attempt=self.policy.counts_as_attempt(error),
                     )
                     kind = (
                         EventKind.CANCELLED
                         if settled.status is DeliveryStatus.CANCELLED
                         else EventKind.RETRY
                     )
-                    logger.warning(
-                        "delivery=%s account=%s platform=%s retry at %s: %s",
-                        delivery.delivery_id,
-                        delivery.account,
-                        delivery.platform,
-                        at.isoformat(),
-                        error,
-                    )
-                    await self._emit(
-                        DeliveryEvent(kind=kind, delivery=settled, error=error, retry_at=at)
-                    )
-                    return
             else:
                 settled = await repo.mark_failed(
                     delivery.delivery_id, str(error), str(error.reason), now
@@ -364,48 +450,80 @@ class Drainer:
                     if settled.status is DeliveryStatus.CANCELLED
                     else EventKind.FAILED
                 )
-                logger.error("delivery=%s account=%s platform=%s failed: %s", *log_args)
-        await self._emit(DeliveryEvent(kind=kind, delivery=settled, error=error))
+        if kind is EventKind.PAUSED:
+            logger.error("delivery=%s account=%s platform=%s paused: %s", *log_args)
+        elif kind is EventKind.FAILED:
+            logger.error("delivery=%s account=%s platform=%s failed: %s", *log_args)
+        elif retry_at is not None:
+            logger.warning(
+                "delivery=%s account=%s platform=%s retry at %s: %s",
+                delivery.delivery_id,
+                delivery.account,
+                delivery.platform,
+                retry_at.isoformat(),
+                error,
+            )
+        await self._emit(
+            DeliveryEvent(kind=kind, delivery=settled, error=error, retry_at=retry_at)
+        )
 
     async def _reconcile(self, delivery: Delivery, publisher: Publisher, content: Content) -> None:
         now = self.clock()
+        log_args = (delivery.delivery_id, delivery.account, delivery.platform)
         try:
-            result = await publisher.reconcile(delivery.ref, content)
+            result = await publisher.reconcile(self._ref(delivery), content)
         except (TransientError, OutcomeUnknownError) as exc:
             # Could not look: stay uncertain and look again later, never resend blindly.
-            async with self._writing() as repo:
+            at = now + self.policy.delay(1)
+            if isinstance(exc, TransientError) and exc.rate_limited:
+                at = self.policy.next_attempt_at(exc, 0, now) or at
+            async with self._writing("reconcile later") as repo:
                 await repo.mark_uncertain(
-                    delivery.delivery_id,
-                    f"reconcile failed: {exc}",
-                    now,
-                    reconcile_at=now + self.policy.delay(1),
+                    delivery.delivery_id, f"reconcile failed: {exc}", now, reconcile_at=at
                 )
             return
         except Exception as exc:
             logger.warning(
-                "delivery=%s account=%s platform=%s reconcile failed: %s",
-                delivery.delivery_id,
-                delivery.account,
-                delivery.platform,
-                exc,
+                "delivery=%s account=%s platform=%s reconcile failed: %s", *log_args, exc
             )
-            async with self._writing() as repo:
+            async with self._writing("hold") as repo:
                 settled = await repo.mark_held(
                     delivery.delivery_id, f"reconcile failed: {exc}", now
                 )
             await self._emit(DeliveryEvent(kind=EventKind.HELD, delivery=settled))
             return
         if result.outcome is ReconcileOutcome.FOUND and result.remote is not None:
-            logger.info(
-                "delivery=%s account=%s platform=%s reconcile: already there",
-                delivery.delivery_id,
-                delivery.account,
-                delivery.platform,
+            async with self.sessionmaker() as session:
+                taken = await DeliveryRepository(session).remote_id_taken(
+                    delivery.platform,
+                    delivery.account,
+                    result.remote.remote_id,
+                    delivery.delivery_id,
+                )
+            if not taken:
+                logger.info(
+                    "delivery=%s account=%s platform=%s reconcile: already there", *log_args
+                )
+                await self._published(delivery, PublishResult(remote=result.remote))
+                return
+            # Never adopt another delivery's post: that would record a post that does not
+            # exist for this one (and a delete would remove the other publication's post).
+            logger.error(
+                "delivery=%s account=%s platform=%s reconcile matched remote=%s, which belongs "
+                "to another delivery: held for staff",
+                *log_args,
+                result.remote.remote_id,
             )
-            await self._published(delivery, PublishResult(remote=result.remote))
-            return
-        async with self._writing() as repo:
-            if result.outcome is ReconcileOutcome.NOT_FOUND:
+            result = replace(
+                result,
+                outcome=ReconcileOutcome.CANNOT_TELL,
+                remote=None,
+                detail="the post found belongs to another publication",
+            )
+        staff_retry = delivery.error_reason == STAFF_RETRY
+        async with self._writing("settle reconcile") as repo:
+            if result.outcome is ReconcileOutcome.NOT_FOUND or staff_retry:
+                # Not there (or staff checked by hand and asked for a resend): send again.
                 settled = await repo.mark_not_found(delivery.delivery_id, now)
                 kind = (
                     EventKind.CANCELLED
@@ -418,15 +536,181 @@ class Drainer:
                 )
                 kind = EventKind.HELD
         logger.warning(
-            "delivery=%s account=%s platform=%s reconcile: %s",
-            delivery.delivery_id,
-            delivery.account,
-            delivery.platform,
-            result.outcome,
+            "delivery=%s account=%s platform=%s reconcile: %s", *log_args, result.outcome
         )
         if kind is EventKind.RETRY:
             self.wake()
         await self._emit(DeliveryEvent(kind=kind, delivery=settled))
+
+    # -- one operation ------------------------------------------------------------------------
+
+    async def _run_operation(self, op: DeliveryOperation) -> None:
+        log_args = (op.operation_id, op.kind, op.account, op.platform)
+        try:
+            await self._operation(op)
+        except asyncio.CancelledError:
+            # Shutdown ran out of time: edits and deletes are idempotent, so just run it again.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._release_operation(op))
+            raise
+        except Exception:
+            logger.exception("operation=%s kind=%s account=%s platform=%s failed", *log_args)
+
+    async def _release_operation(self, op: DeliveryOperation) -> None:
+        async with self._writing("release operation") as repo:
+            await repo.release_operation(op, self.clock())
+
+    async def _operation(self, op: DeliveryOperation) -> None:
+        publisher = self.publishers.get((op.account, op.platform))
+        if publisher is None:
+            await self._finish_operation(
+                op,
+                OperationStatus.FAILED,
+                error=PermanentError(
+                    "no publisher is configured for this account and platform",
+                    platform=op.platform,
+                    account=op.account,
+                    reason=Reason.CONFIG,
+                ),
+            )
+            return
+        version: int | None = None
+        logger.info(
+            "operation=%s kind=%s account=%s platform=%s attempt=%s",
+            op.operation_id,
+            op.kind,
+            op.account,
+            op.platform,
+            op.attempts,
+        )
+        try:
+            if op.kind is OperationKind.KEEP_ALIVE:
+                keeper = getattr(publisher, "keep_alive", None) or getattr(
+                    publisher, "touch_session", None
+                )
+                if keeper is not None:
+                    await keeper()
+            elif op.remote is None or op.publication_id is None:
+                await self._finish_operation(op, OperationStatus.CANCELLED)
+                return
+            elif op.kind is OperationKind.EDIT:
+                async with self.sessionmaker() as session:
+                    repo = DeliveryRepository(session)
+                    info = await repo.publication(op.publication_id)
+                    content = await repo.content(op.publication_id)
+                if info is None or info.deleted_at is not None:
+                    await self._finish_operation(op, OperationStatus.CANCELLED)
+                    return
+                version = info.version
+                await publisher.edit(op.remote, content)
+            else:
+                await publisher.delete(op.remote)
+        except UnsupportedError as exc:
+            await self._finish_operation(op, OperationStatus.UNSUPPORTED, error=exc)
+            return
+        except PublishError as exc:
+            await self._operation_error(op, exc)
+            return
+        await self._finish_operation(op, OperationStatus.DONE, version=version)
+
+    async def _operation_error(self, op: DeliveryOperation, error: PublishError) -> None:
+        now = self.clock()
+        if isinstance(error, NeedsAttentionError) and error.pause_account:
+            async with self._writing("pause") as repo:
+                newly = await repo.pause(op.account, op.platform, str(error.reason), now)
+                await repo.record_error(op.account, op.platform, str(error), now)
+                await repo.release_operation(op, now)
+            logger.error(
+                "operation=%s account=%s platform=%s paused: %s",
+                op.operation_id,
+                op.account,
+                op.platform,
+                error,
+            )
+            if op.kind is OperationKind.KEEP_ALIVE:
+                await self._keep_alive_done(op, error, newly)
+            return
+        # An edit or delete whose outcome is unknown is simply retried: both are idempotent.
+        retryable = isinstance(error, TransientError | OutcomeUnknownError)
+        at = None
+        if retryable:
+            as_transient = (
+                error
+                if isinstance(error, TransientError)
+                else TransientError(str(error), reason=error.reason)
+            )
+            at = self.policy.next_attempt_at(as_transient, op.attempts, now)
+        if at is None:
+            await self._finish_operation(op, OperationStatus.FAILED, error=error)
+            return
+        async with self._writing("retry operation") as repo:
+            await repo.retry_operation(
+                op,
+                at,
+                now,
+                error=str(error),
+                reason=str(error.reason),
+                count_attempt=self.policy.counts_as_attempt(error),
+            )
+        logger.warning(
+            "operation=%s kind=%s account=%s platform=%s retry at %s: %s",
+            op.operation_id,
+            op.kind,
+            op.account,
+            op.platform,
+            at.isoformat(),
+            error,
+        )
+
+    async def _finish_operation(
+        self,
+        op: DeliveryOperation,
+        status: OperationStatus,
+        *,
+        version: int | None = None,
+        error: PublishError | None = None,
+    ) -> None:
+        now = self.clock()
+        delivery: Delivery | None = None
+        async with self._writing("finish operation") as repo:
+            finished = await repo.finish_operation(
+                op,
+                status,
+                now,
+                version=version,
+                error=None if error is None else str(error),
+                reason=None if error is None else str(error.reason),
+            )
+            if op.delivery_id is not None:
+                delivery = await repo.get(op.delivery_id)
+        log = logger.error if status is OperationStatus.FAILED else logger.info
+        log(
+            "operation=%s kind=%s account=%s platform=%s %s%s",
+            op.operation_id,
+            op.kind,
+            op.account,
+            op.platform,
+            status,
+            f": {error}" if error is not None else "",
+        )
+        if op.kind is OperationKind.KEEP_ALIVE:
+            await self._keep_alive_done(finished, error, False)
+        elif delivery is not None and status is not OperationStatus.CANCELLED:
+            await self._emit(
+                DeliveryEvent(
+                    kind=EventKind.OPERATION, delivery=delivery, error=error, operation=finished
+                )
+            )
+
+    async def _keep_alive_done(
+        self, op: DeliveryOperation, error: PublishError | None, newly_paused: bool
+    ) -> None:
+        if self.on_keep_alive is None:
+            return
+        try:
+            await self.on_keep_alive(op, error, newly_paused)
+        except Exception:
+            logger.exception("operation=%s keep-alive hook failed", op.operation_id)
 
     async def _emit(self, event: DeliveryEvent) -> None:
         try:
@@ -435,4 +719,4 @@ class Drainer:
             logger.exception("delivery=%s event sink failed", event.delivery.delivery_id)
 
 
-__all__ = ["Drainer", "TransitionError", "utc_clock"]
+__all__ = ["Drainer", "TransitionError", "new_owner_id", "utc_clock"]

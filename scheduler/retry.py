@@ -1,4 +1,4 @@
-"""The retry policy: capped exponential backoff with jitter; pure, testable without a clock."""
+"""The retry policy by error class; pure, testable without a clock (inject `rng`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ from datetime import datetime, timedelta
 
 from crosspost.errors import PublishError, TransientError
 
+# A rate-limit answer without a hint: the limiter's next slot is about this far away.
+RATE_LIMIT_FALLBACK = timedelta(seconds=1)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
-    max_attempts: int = 8
-    base_delay: timedelta = timedelta(seconds=30)
-    max_delay: timedelta = timedelta(hours=1)
-    # Fraction of the delay that is randomised, so many deliveries do not retry in lockstep.
-    jitter: float = 0.2
+    """Transient errors: capped exponential backoff from `base_delay` with full jitter.
+    Rate-limit answers: wait the platform's hint (or the limiter's next slot), not counted as an
+    attempt. Anything else: give up at once (the caller fails or pauses)."""
+
+    max_attempts: int = 15
+    base_delay: timedelta = timedelta(seconds=2)
+    max_delay: timedelta = timedelta(minutes=10)
+    # Fraction of the delay that is randomised (1.0 = "full jitter": anywhere from 0 to the
+    # delay), so deliveries that failed together do not retry in lockstep.
+    jitter: float = 1.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -28,17 +36,27 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         """Backoff after `attempts` failed attempts (1 = the first failed)."""
-        exp = self.base_delay * (2 ** max(0, attempts - 1))
+        exp = self.base_delay * (2 ** min(max(0, attempts - 1), 32))
         capped = min(exp, self.max_delay)
         spread = capped.total_seconds() * self.jitter
         return timedelta(seconds=capped.total_seconds() - spread * self.rng.random())
 
+    @staticmethod
+    def counts_as_attempt(error: PublishError) -> bool:
+        """A rate-limit answer is the platform's flow control, not a failed attempt."""
+        return not (isinstance(error, TransientError) and error.rate_limited)
+
     def next_attempt_at(
         self, error: PublishError, attempts: int, now: datetime
     ) -> datetime | None:
-        """When to try again, or None to give up. Only TransientError retries; retry_after
-        from the platform is a floor."""
-        if not isinstance(error, TransientError) or attempts >= self.max_attempts:
+        """When to try again, or None to give up. Only TransientError retries; a rate-limit
+        answer waits its hint and never gives up; retry_after is a floor."""
+        if not isinstance(error, TransientError):
+            return None
+        if error.rate_limited:
+            wait = error.retry_after or RATE_LIMIT_FALLBACK
+            return now + min(max(wait, timedelta(0)), self.max_delay)
+        if attempts >= self.max_attempts:
             return None
         delay = self.delay(attempts)
         if error.retry_after is not None and error.retry_after > delay:

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.dates import format_local
-from crosspost.db import TelegramReportNoteRow
+from crosspost.db import TelegramReportNoteRow, write_session
 from crosspost.errors import PublishError
 from crosspost.events import DeliveryEvent
-from crosspost.models import Delivery, DeliveryStatus, Platform
+from crosspost.models import Delivery, DeliveryStatus, OperationKind, OperationStatus, Platform
 from crosspost.queue import TargetState
 from crosspost.service import CopyOutcome, CopyResult, PublicationService
 
@@ -53,7 +53,7 @@ async def add_notes(
     notes: Iterable[Note],
     now: datetime,
 ) -> None:
-    async with sessionmaker() as session, session.begin():
+    async with write_session(sessionmaker, what="report notes") as session:
         for note in notes:
             session.add(
                 TelegramReportNoteRow(
@@ -89,6 +89,35 @@ def copy_notes(
             )
         )
     return notes
+
+
+def operation_notes(event: DeliveryEvent) -> list[Note]:
+    """The report line for a queued edit or delete that finished (the drainer's event)."""
+    op = event.operation
+    if op is None or op.kind not in (OperationKind.EDIT, OperationKind.DELETE):
+        return []
+    outcome = {
+        OperationStatus.DONE: CopyOutcome.DONE,
+        OperationStatus.UNSUPPORTED: CopyOutcome.UNSUPPORTED,
+        OperationStatus.FAILED: CopyOutcome.FAILED,
+    }.get(op.status)
+    if outcome is None:
+        return []
+    remote = op.remote
+    detail = ""
+    if outcome is CopyOutcome.FAILED:
+        detail = reason_text(event.error or op.error_reason, op.platform)
+    elif outcome is CopyOutcome.DONE and op.kind is OperationKind.EDIT and op.version:
+        detail = str(op.version)
+    return [
+        Note(
+            code=f"{op.kind}_{outcome}",
+            account=op.account,
+            platform=str(op.platform),
+            url=remote.url if remote is not None else event.delivery.remote_url,
+            detail=detail,
+        )
+    ]
 
 
 def platform_name(platform: str | Platform) -> str:
@@ -131,6 +160,12 @@ class TelegramReporter:
         """EventSink: a delivery settled or changed; bring its publication's report up to date."""
         d = event.delivery
         try:
+            if event.operation is not None:
+                notes = operation_notes(event)
+                if notes:
+                    await add_notes(
+                        self.service.sessionmaker, d.publication_id, notes, self.service.clock()
+                    )
             if event.notices:
                 await add_notes(
                     self.service.sessionmaker,

@@ -94,7 +94,8 @@ async def test_ok_token_close_to_lapsing_warns_staff(world: World) -> None:
 
 async def test_expired_ok_token_pauses_then_check_resumes(world: World) -> None:
     world.ok.expire_token("sandbox-ok-token-head")
-    await world.app.keep_tokens_alive()
+    await world.app.keep_tokens_alive()  # queues the calls
+    await world.app.drainer.drain_once()  # makes them
     async with world.app.sessionmaker() as session:
         states = {
             (s.account, s.platform): s for s in await DeliveryRepository(session).target_states()
