@@ -103,14 +103,29 @@ def _keeps_alive(publisher: Publisher) -> bool:
     return hasattr(publisher, "keep_alive") or hasattr(publisher, "touch_session")
 
 
+def _taken(
+    sessionmaker: async_sessionmaker[AsyncSession] | None, account: str, platform: Platform
+) -> Callable[[str], Awaitable[bool]] | None:
+    if sessionmaker is None:
+        return None
+
+    async def taken(remote_id: str) -> bool:
+        async with sessionmaker() as session:
+            return await DeliveryRepository(session).remote_id_taken(platform, account, remote_id)
+
+    return taken
+
+
 def build_publishers(
     settings: Settings,
     *,
     http: aiohttp.ClientSession,
     bot: Bot | None,
     throttle: ThrottleFactory,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
 ) -> dict[tuple[str, Platform], Publisher]:
-    """One publisher per configured account × platform."""
+    """One publisher per configured account × platform. With a sessionmaker, VK and OK
+    reconcile ask the ledger whether a post they read back is already another delivery's."""
     from adapters import ok as ok_adapter
     from adapters import telegram as telegram_adapter
     from adapters import vk as vk_adapter
@@ -123,11 +138,19 @@ def build_publishers(
             )
         if account.vk is not None:
             publishers[(name, Platform.VK)] = vk_adapter.create_publisher(
-                settings=settings, account=name, http=http, throttle=throttle
+                settings=settings,
+                account=name,
+                http=http,
+                throttle=throttle,
+                is_taken=_taken(sessionmaker, name, Platform.VK),
             )
         if account.ok is not None:
             publishers[(name, Platform.OK)] = ok_adapter.create_publisher(
-                settings=settings, account=name, http=http, throttle=throttle
+                settings=settings,
+                account=name,
+                http=http,
+                throttle=throttle,
+                is_taken=_taken(sessionmaker, name, Platform.OK),
             )
         if account.max_chat_id is not None:
             from adapters import max as max_adapter
@@ -426,7 +449,9 @@ async def build_app(
 
         bot = create_bot(settings.telegram)
     limits = RateLimits(settings.scheduler)
-    publishers = build_publishers(settings, http=http, bot=bot, throttle=limits)
+    publishers = build_publishers(
+        settings, http=http, bot=bot, throttle=limits, sessionmaker=sessionmaker
+    )
     _wire_max(publishers, sessionmaker)
     sink_list: list[EventSink] = [LogSink(), *(sinks or [])]
     sink = FanOutSink(*sink_list)

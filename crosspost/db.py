@@ -144,6 +144,8 @@ class DeliveryRow(Base):
     error_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The first send attempt: VK's guid protects a repeat for an hour from here.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

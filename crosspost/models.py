@@ -246,6 +246,7 @@ class Delivery:
     error_reason: str | None = None
     cancel_requested: bool = False
     last_attempt_at: datetime | None = None
+    first_attempt_at: datetime | None = None
     published_at: datetime | None = None
     # The publication's content version when the delivery was claimed (0 when not read).
     publication_version: int = 0
@@ -261,6 +262,7 @@ class Delivery:
             attempts=self.attempts,
             due_at=self.due_at,
             last_attempt_at=self.last_attempt_at,
+            first_attempt_at=self.first_attempt_at,
         )
 
 

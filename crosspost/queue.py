@@ -18,6 +18,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
     true,
@@ -167,6 +168,7 @@ def _delivery_from_row(row: Any) -> Delivery:
         error_reason=m["error_reason"],
         cancel_requested=m["cancel_requested"],
         last_attempt_at=m["last_attempt_at"],
+        first_attempt_at=m.get("first_attempt_at"),
         published_at=m["published_at"],
         publication_version=m.get("publication_version") or 0,
     )
@@ -468,7 +470,14 @@ class DeliveryRepository:
             "updated_at": now,
         }
         if status is S.PENDING:
-            values.update(status=str(S.SENDING), attempts=c.attempts + 1, last_attempt_at=now)
+            values.update(
+                status=str(S.SENDING),
+                attempts=c.attempts + 1,
+                last_attempt_at=now,
+                first_attempt_at=func.coalesce(
+                    c.first_attempt_at, literal(now, c.first_attempt_at.type)
+                ),
+            )
         else:
             # Reconciling is not a send attempt.
             values.update(status=str(S.RECONCILING))
@@ -541,10 +550,14 @@ class DeliveryRepository:
         return deliveries, [_operation_from_row(r) for r in ops.all()]
 
     async def remote_id_taken(
-        self, platform: Platform, account: str, remote_id: str, except_delivery_id: int
+        self,
+        platform: Platform,
+        account: str,
+        remote_id: str,
+        except_delivery_id: int | None = None,
     ) -> bool:
-        """Whether this remote post is already recorded for another delivery (so a read-back
-        must not adopt it)."""
+        """Whether this remote post is already recorded for a delivery (other than
+        `except_delivery_id`), so a read-back must not adopt it."""
         r = cast(Table, RemotePostRow.__table__).c
         found = await self.session.scalar(
             select(r.delivery_id)
@@ -553,7 +566,7 @@ class DeliveryRepository:
                 r.account == account,
                 # Also a further part of another post (an album item, a follow-up message).
                 or_(r.remote_id == remote_id, r.parts.contains(json.dumps(remote_id))),
-                r.delivery_id != except_delivery_id,
+                r.delivery_id != (-1 if except_delivery_id is None else except_delivery_id),
             )
             .limit(1)
         )

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("lease_owner", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("first_attempt_at", sa.DateTime(), nullable=True))
     with op.batch_alter_table("remote_posts", schema=None) as batch_op:
         batch_op.create_index(
             "ix_remote_posts_platform_account_remote_id",
@@ -80,4 +81,5 @@ def downgrade() -> None:
     with op.batch_alter_table("remote_posts", schema=None) as batch_op:
         batch_op.drop_index("ix_remote_posts_platform_account_remote_id")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_column("first_attempt_at")
         batch_op.drop_column("lease_owner")
