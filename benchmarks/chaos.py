@@ -105,6 +105,7 @@ class ChaosResult:
     log_counts: Counter[str] = field(default_factory=Counter)
     log_samples: dict[str, str] = field(default_factory=dict)
     publications: int = 0
+    inbox: Counter[str] = field(default_factory=Counter)
     exit_code: int | None = None
 
     @property
@@ -128,6 +129,8 @@ class ChaosResult:
             out.append(f"stale staff reports: {len(self.stale_reports)} ({self.stale_reports[0]})")
         if not self.settled:
             active = {s: n for s, n in self.statuses.items() if s in ACTIVE}
+            if self.inbox.get("pending"):
+                active["inbox pending"] = self.inbox["pending"]
             out.append(f"did not settle: {active or 'deliveries still changing'}")
         if self.held > max(0, int(0.02 * self.in_flight)):
             out.append(f"handed to staff: {self.held} of {self.in_flight} in flight (> 2 %)")
@@ -220,6 +223,13 @@ def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
 def delivery_statuses(db: Path) -> Counter[str]:
     return Counter(
         {s: n for s, n in _query(db, "SELECT status, count(*) FROM deliveries GROUP BY status")}
+    )
+
+
+def inbox_statuses(db: Path) -> Counter[str]:
+    """The inbound inbox (when the schema has one): pending rows are work not yet done."""
+    return Counter(
+        {s: n for s, n in _query(db, "SELECT status, count(*) FROM inbox GROUP BY status")}
     )
 
 
@@ -413,6 +423,7 @@ async def run_chaos(
     check_platforms(stack, specs, result)
     result.statuses = delivery_statuses(stack.db_path)
     result.held = result.statuses.get("held", 0)
+    result.inbox = inbox_statuses(stack.db_path)
     result.publications = _query(stack.db_path, "SELECT count(*) FROM publications")[0][0]
     result.stale_reports = stale_reports(stack, stack.db_path)
     rows = _query(stack.db_path, "PRAGMA integrity_check")
@@ -458,11 +469,12 @@ async def _settle(
     calm_since: float | None = None
     while time.monotonic() < deadline:
         statuses = await asyncio.to_thread(delivery_statuses, stack.db_path)
+        inbox = await asyncio.to_thread(inbox_statuses, stack.db_path)
         now_fp = await asyncio.to_thread(db_fingerprint, stack.db_path)
         if now_fp != fingerprint:
             fingerprint, unchanged_since = now_fp, time.monotonic()
         check_platforms(stack, specs, result)
-        active = sum(statuses.get(s, 0) for s in ACTIVE)
+        active = sum(statuses.get(s, 0) for s in ACTIVE) + inbox.get("pending", 0)
         complete = not result.missing and not result.duplicated
         calm = active == 0 and statuses.total() > 0
         if calm and (complete or time.monotonic() - unchanged_since >= quiet):
@@ -480,7 +492,8 @@ async def _settle(
         if time.monotonic() - last_print > 10:
             last_print = time.monotonic()
             say(
-                f"  settling: {dict(statuses)}; missing {len(result.missing)}, "
+                f"  settling: {dict(statuses)}; inbox {dict(inbox)}; "
+                f"missing {len(result.missing)}, "
                 f"duplicated {len(result.duplicated)}"
             )
         await asyncio.sleep(0.25)
@@ -522,6 +535,7 @@ def table(result: ChaosResult, max_write_ms: float) -> Table:
             "<= 2 % of in flight",
         ),
         ("final statuses", ", ".join(f"{k} {n}" for k, n in sorted(result.statuses.items())), ""),
+        ("inbox at the end", ", ".join(f"{k} {n}" for k, n in sorted(result.inbox.items())), ""),
         ("time to settle after the last kill", settle, ""),
         ("longest write transaction", longest, f"<= {max_write_ms:.0f} ms"),
         (

@@ -151,6 +151,9 @@ class FaultInjector:
         kind = self.pick(method)
         if kind is None:
             return await handler(request)
+        if kind is FaultKind.RATE_LIMIT and (method.startswith("upload.") or method == "file"):
+            # Upload and file hosts are not the API: they never answer with an API error.
+            kind = FaultKind.SERVER_ERROR
         self.log.add(self.platform, kind, method)
         plan = self.polling_plan if method == "getupdates" else self.plan
         if kind is FaultKind.SERVER_ERROR:

@@ -100,6 +100,16 @@ async def test_hang_outlasts_the_client_and_does_nothing(http: aiohttp.ClientSes
         await vk.stop()
 
 
+async def test_upload_hosts_answer_no_api_errors(http: aiohttp.ClientSession) -> None:
+    vk, injector, base = await vk_with(only(FaultKind.RATE_LIMIT))
+    try:
+        async with http.post(base.replace("/method", "/upload/photo/x"), data={}) as resp:
+            assert resp.status in (500, 502, 503)
+        assert injector.log.total(FaultKind.SERVER_ERROR) == 1
+    finally:
+        await vk.stop()
+
+
 async def test_5xx_and_spared_methods(http: aiohttp.ClientSession) -> None:
     vk, injector, base = await vk_with(only(FaultKind.SERVER_ERROR))
     try:
