@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from adapters.max.listener import MaxChannelMirror
     from adapters.telegram.webhook import TelegramIntake
     from crosspost.inbox import InboxItem
+    from crosspost.stats.collect import Collection
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,26 @@ class App:
                 cron="0 4 * * *",
                 timezone=self.settings.telegram.timezone,
             ),
+            # -- statistics (issue 10) --
+            PeriodicJob(
+                name="stats-collect",
+                func=self.collect_stats,
+                cron=self.settings.stats.collect_cron,
+                timezone=self.settings.telegram.timezone,
+            ),
         ]
+
+    async def collect_stats(self) -> Collection:
+        """The daily snapshot of every account's subscribers (and recent posts' views)."""
+        from crosspost.stats.collect import StatsCollector
+
+        collector = StatsCollector(
+            settings=self.settings,
+            sessionmaker=self.sessionmaker,
+            publishers=self.publishers,
+            alert=self.alert,
+        )
+        return await collector.collect(self.clock())
 
     async def sweep_leases(self) -> int:
         async with write_session(self.sessionmaker, what="lease sweep") as session:

@@ -391,6 +391,36 @@ class LoggingConfig(_Model):
     format: Literal["text", "json"] = "text"
 
 
+class StatsConfig(_Model):
+    """Subscriber statistics (issue 10)."""
+
+    # Local time (telegram.timezone) of the daily snapshot of every account's subscribers.
+    collect_at: str = "03:00"
+    # Account name → its title in the genitive case («Официальные аккаунты <title>») where the
+    # automatic form of the first word is wrong.
+    title_genitive: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("collect_at")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value.strip())
+        if match is None:
+            raise ValueError(f'{value!r} is not a time of day: use HH:MM, e.g. "03:00"')
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @property
+    def collect_hour(self) -> int:
+        return int(self.collect_at[:2])
+
+    @property
+    def collect_minute(self) -> int:
+        return int(self.collect_at[3:])
+
+    @property
+    def collect_cron(self) -> str:
+        return f"{self.collect_minute} {self.collect_hour} * * *"
+
+
 class Settings(_Model):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig
@@ -401,6 +431,7 @@ class Settings(_Model):
     media: MediaConfig = MediaConfig()
     http: HttpConfig | None = None
     logging: LoggingConfig = LoggingConfig()
+    stats: StatsConfig = StatsConfig()
     accounts: dict[str, AccountConfig] = Field(min_length=1)
     # Set by `run --sandbox`: the service talks to the built-in emulators.
     sandbox: bool = False
@@ -435,6 +466,13 @@ class Settings(_Model):
                     f"accounts {max_seen[account.max_chat_id]!r} and {name!r} share max_chat_id"
                 )
             max_seen[account.max_chat_id] = name
+        return self
+
+    @model_validator(mode="after")
+    def _stats_accounts_known(self) -> Self:
+        for name in self.stats.title_genitive:
+            if name not in self.accounts:
+                raise ValueError(f"stats.title_genitive names unknown account {name!r}")
         return self
 
     @property

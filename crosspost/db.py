@@ -9,7 +9,7 @@ import os
 import time
 import weakref
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Connection,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -338,7 +339,39 @@ class InboxRow(Base):
 
 # -- statistics (issue 10) ---------------------------------------------------------------------
 
-# (statistics tables go here)
+
+class SubscriberSnapshotRow(Base):
+    """Subscribers of one account on one platform on one local day: one row per key, the
+    day's latest reading. A failed read keeps the day's earlier number and records why."""
+
+    __tablename__ = "subscriber_snapshots"
+    __table_args__ = (UniqueConstraint("account", "platform", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    account: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(16))
+    subscribers: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    source: Mapped[str] = mapped_column(String(16))  # collect | import
+    error_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error_detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # scrubbed of secrets
+    collected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class PostViewsRow(Base):
+    """The latest view count read for one published post (the reach of the yearly report)."""
+
+    __tablename__ = "post_views"
+    __table_args__ = (UniqueConstraint("account", "platform", "remote_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(16))
+    remote_id: Mapped[str] = mapped_column(String(128))
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    views: Mapped[int] = mapped_column(BigInteger)
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # -- events and recurring posts (issue 11) ----------------------------------------------------

@@ -254,7 +254,116 @@ ALERT_OK_TOKEN_LAPSING = (
 
 # -- statistics (issue 10) ---------------------------------------------------------------------
 
-# (statistics texts go here)
+# Platform names as the yearly report writes them («Телеграм — 7855, ВКонтакте — 4236»).
+STATS_PLATFORM_NAMES = {
+    "telegram": "Телеграм",
+    "vk": "ВКонтакте",
+    "ok": "Одноклассники",
+    "max": "MAX",
+}
+STATS_MONTHS_GENITIVE = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
+STATS_MONTHS = (
+    "январь",
+    "февраль",
+    "март",
+    "апрель",
+    "май",
+    "июнь",
+    "июль",
+    "август",
+    "сентябрь",
+    "октябрь",
+    "ноябрь",
+    "декабрь",
+)
+STATS_DATE = "{day} {month} {year} года"  # 1 января 2024 года
+STATS_MONTH = "{month} {year}"  # январь 2024
+# Plural forms for 1, 2–4 and 5+ (21 человек, 22 человека, 25 человек).
+STATS_PEOPLE = ("человек", "человека", "человек")
+STATS_POSTS = ("публикация", "публикации", "публикаций")
+STATS_NO_DATA = "нет данных"
+STATS_OWNER = "Официальные аккаунты {owner}"
+
+STATS_TEXT_AS_OF = "По состоянию на {date} количество подписчиков составляет:"
+STATS_TEXT_OWNER = "{owner}: {counts} (всего — {total})."
+STATS_TEXT_COUNT = "{platform} — {count}"
+STATS_TEXT_TOTAL = "Всего подписчиков во всех официальных аккаунтах — {total}."
+STATS_TEXT_GROWTH_INTRO = "По сравнению с {date} прирост подписчиков составил {growth}:"
+STATS_TEXT_DECLINE_INTRO = (
+    "По сравнению с {date} число подписчиков уменьшилось: изменение составило {growth}:"
+)
+STATS_TEXT_NO_GROWTH = (
+    "Сравнить с {date} нельзя: на эту дату нет данных ни по одному аккаунту "
+    "(загрузите прошлые данные: crosspost stats import)."
+)
+STATS_TEXT_GROWTH = "{people} {people_word} ({percent})"  # +3927 человек (+100,0 %)
+STATS_TEXT_GROWTH_OWNER = "{owner}: {changes}; всего — {total}."
+STATS_TEXT_PARTIAL = "Итоги неполные: по части аккаунтов нет данных."
+STATS_TEXT_DATES_EXACT = "Использованы данные на {on} и на {compare}."
+STATS_TEXT_DATES_NEAREST = (
+    "На запрошенную дату данных нет, использованы ближайшие более ранние: {items}."
+)
+STATS_TEXT_DATE_ITEM = "{owner_short} · {platform} — на {date}"
+STATS_TEXT_POSTS_TITLE = "Публикации с {start} по {end}:"
+STATS_TEXT_POSTS_OWNER = "{owner}: {counts}."
+STATS_TEXT_POSTS_MONTHS_TITLE = "По месяцам:"
+STATS_TEXT_POSTS_MONTH = "{month}: {counts}"
+STATS_TEXT_REACH_TITLE = "Охват (просмотры публикаций за тот же период):"
+STATS_TEXT_REACH_OWNER = "{owner}: {counts}."
+STATS_REACH_TELEGRAM = (
+    "Телеграм — бот не может получить число просмотров, смотрите статистику канала "
+    "в приложении Telegram"
+)
+STATS_REACH_NONE = "{platform} — {no_data}"
+
+# Tables (md, csv headers for people, the chart).
+STATS_COL_ACCOUNT = "Аккаунт"
+STATS_COL_PLATFORM = "Платформа"
+STATS_COL_ON = "на {date}"
+STATS_COL_GROWTH_PEOPLE = "Прирост, чел."
+STATS_COL_GROWTH_PERCENT = "Прирост, %"
+STATS_COL_TOTAL = "Всего"
+STATS_ROW_OWNER_TOTAL = "всего"
+STATS_ROW_TOTAL = "Всего по всем аккаунтам"
+STATS_MD_TITLE = "Подписчики на {on} (сравнение с {compare})"
+STATS_MD_DATES = "Даты данных: {items}."
+STATS_MD_POSTS_TITLE = "Публикации по месяцам"
+STATS_MD_REACH_TITLE = "Просмотры публикаций по месяцам"
+STATS_MD_REACH_TELEGRAM = (
+    "Телеграм: бот не может получить число просмотров — смотрите статистику канала в "
+    "приложении Telegram."
+)
+STATS_CHART_TITLE = "Подписчики с {start} по {end}"
+STATS_CHART_Y = "Подписчики"
+STATS_CHART_X = "Дата"
+STATS_CHART_NO_DATA = "Нет данных о подписчиках за этот период"
+
+# The staff bot (/stats) and alerts.
+STATS_BOT_TITLE = "📊 Подписчики на {on} (сравнение с {compare})"
+STATS_BOT_OWNER_TOTAL = "Всего: {line}"
+STATS_BOT_LINE = "{platform}: {value}"
+STATS_BOT_VALUE = "{now} (было {before}; {growth})"
+STATS_BOT_TOTAL = "Всего во всех аккаунтах: {line}"
+STATS_BOT_CHART_CAPTION = "Подписчики с {start} по {end}"
+STATS_BOT_CHART_FAILED = "Диаграмму построить не удалось — подробности в журнале сервиса."
+STATS_BOT_HINT = "Годовой отчёт целиком: crosspost stats report --format text|md|csv|png"
+ALERT_STATS_FAILED = (
+    "⚠️ Статистика: не удалось узнать число подписчиков — {account} · {platform}: {reason}. "
+    "Остальные числа сохранены; повторим в следующий раз."
+)
 
 
 # -- events and recurring posts (issue 11) ----------------------------------------------------

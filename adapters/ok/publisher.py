@@ -553,6 +553,29 @@ class OkPublisher:
             return int(members)
         raise self._bad_answer("group.getCounters")
 
+    async def post_views(self, remote_ids: Sequence[str]) -> dict[str, int]:
+        """Views of the group's topics (mediatopic.getByIds), for the statistics' reach.
+        The field name views_count is unconfirmed on a real app."""
+        if not remote_ids:
+            return {}
+        answer = _as_dict(
+            await self.client.call(
+                "mediatopic.getByIds",
+                {"topic_ids": ",".join(remote_ids), "media_limit": "1", "fields": "media_topic.*"},
+            )
+        )
+        views: dict[str, int] = {}
+        topics = answer.get("media_topics")
+        for raw in topics if isinstance(topics, list) else []:
+            topic = _as_dict(raw)
+            topic_id = _as_id(topic.get("id"))
+            count = topic.get("views_count")
+            if isinstance(count, str) and count.isdigit():
+                count = int(count)  # OK writes many numbers as strings
+            if topic_id is not None and isinstance(count, int) and not isinstance(count, bool):
+                views[topic_id] = count
+        return views
+
     async def touch_session(self) -> None:
         """Extend the long token to 30 days from now (auth.touchSession): the daily keep-alive.
         Raises AuthError when the token is already expired or revoked."""

@@ -16,12 +16,14 @@ from adapters.telegram.compose import StaffDialog
 from adapters.telegram.mirror import ALBUM_DEBOUNCE, ChannelMirror
 from crosspost.config import Settings
 from crosspost.service import PublicationService
+from staffbot.stats import build_stats_router
 
 logger = logging.getLogger(__name__)
 
 COMMANDS = (
     ("queue", "Запланированные публикации"),
     ("status", "Состояние аккаунтов"),
+    ("stats", "Подписчики: сегодня и год назад"),
     ("delete", "Удалить пост по ссылке"),
     ("help", "Справка"),
 )
@@ -58,6 +60,9 @@ def build_dispatcher(
     dp = Dispatcher(name="crosspost")
     dp["mirror"] = mirror
     dp["dialog"] = dialog
+    dp.include_router(
+        build_stats_router(settings=settings, sessionmaker=sessionmaker, clock=clock)
+    )
     dp.include_router(mirror.router)
     dp.include_router(dialog.router)
 

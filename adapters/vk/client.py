@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -303,6 +303,25 @@ class VkClient:
         if not isinstance(items, list):
             raise self._shape("wall.getById")
         return self._wall_post(items[0], "wall.getById") if items else None
+
+    # -- statistics (issue 10) --
+
+    async def wall_views(
+        self, token: VkToken, *, owner_id: int, post_ids: Sequence[int]
+    ) -> dict[int, int]:
+        """post id → views, from wall.getById (posts gone from the wall are left out)."""
+        refs = ",".join(f"{owner_id}_{post_id}" for post_id in post_ids)
+        response = await self.call("wall.getById", {"posts": refs}, token)
+        items = response if isinstance(response, list) else _get(response, "items", [])
+        if not isinstance(items, list):
+            raise self._shape("wall.getById")
+        views: dict[int, int] = {}
+        for item in items:
+            post_id = _get_int(item, "id")
+            count = _get_int(_get(item, "views"), "count")
+            if post_id is not None and count is not None:
+                views[post_id] = count
+        return views
 
     async def photos_get_wall_upload_server(self, token: VkToken, *, group_id: int) -> str:
         response = await self.call("photos.getWallUploadServer", {"group_id": group_id}, token)

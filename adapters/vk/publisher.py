@@ -497,6 +497,21 @@ class VkPublisher:
             )
         return group.members_count
 
+    async def post_views(self, remote_ids: Sequence[str]) -> dict[str, int]:
+        """Views of the community's posts (wall.getById, which takes a user token), for the
+        statistics' reach. Raises UnsupportedError without a user token."""
+        if self._user is None:
+            raise UnsupportedError(
+                "VK post views need a user token (wall.getById)",
+                platform=Platform.VK,
+                account=self.account,
+            )
+        ids = [int(r) for r in remote_ids if r.isdigit()]
+        if not ids:
+            return {}
+        views = await self._client.wall_views(self._user, owner_id=self.owner_id, post_ids=ids)
+        return {str(post_id): count for post_id, count in views.items()}
+
     async def check(self) -> list[CheckLine]:
         """What each token can do, for `crosspost check`. Never raises PublishError."""
         lines = [*await self._check_community(), *await self._check_user()]

@@ -121,6 +121,7 @@ class OkTopic:
     attachment_raw: str
     created_at: datetime
     deleted: bool = False
+    views: int = 0  # statistics (issue 10)
 
     @property
     def media(self) -> list[dict[str, Any]]:
@@ -299,6 +300,14 @@ class OkEmulator:
         group = OkGroup(str(gid), name, members)
         self.groups[group.gid] = group
         return group
+
+    # -- statistics (issue 10): seed what group.getCounters and mediatopic.getByIds answer --
+
+    def set_members(self, gid: str, members: int) -> None:
+        self.groups[str(gid)].members = members
+
+    def set_views(self, topic_id: str, views: int) -> None:
+        self.topics[topic_id].views = views
 
     def add_topic(self, gid: str, text: str, *, created_at: datetime | None = None) -> OkTopic:
         """A topic someone else posted (for reconcile tests)."""
@@ -553,6 +562,7 @@ class OkEmulator:
                     "created_ms": int(topic.created_at.timestamp() * 1000),
                     "owner_ref": f"group:{topic.gid}",
                     "media": topic.media[:limit] if limit else topic.media,
+                    **_topic_stats(topic, params),
                 }
             )
         return {"media_topics": found}
@@ -598,14 +608,14 @@ class OkEmulator:
                 100, f"Invalid parameter counterTypes value  : [{params['counterTypes']}]"
             )
         group = self._group(gid)
-        counters: dict[str, int] = {}
+        counters: dict[str, str] = {}
         for kind in types:
             if kind == "members":
-                counters["members"] = group.members
+                counters["members"] = str(group.members)  # OK sends numbers as strings
             elif kind == "themes":
-                counters["themes"] = len(self.group_topics(gid))
+                counters["themes"] = str(len(self.group_topics(gid)))
             else:
-                counters[kind] = 0
+                counters[kind] = "0"
         return {"counters": counters}
 
     def _photos_get_upload_url(self, params: Mapping[str, str], token: OkToken) -> Any:
@@ -808,3 +818,15 @@ def _int_param(params: Mapping[str, str], name: str) -> int | None:
 def _need(token: OkToken, permission: str) -> None:
     if permission not in token.permissions:
         raise OkApiError(10, f"Permission {permission} is not granted")
+
+
+# -- statistics (issue 10) ------------------------------------------------------------------------
+
+
+def _topic_stats(topic: OkTopic, params: Mapping[str, str]) -> dict[str, Any]:
+    """Counters of a topic when `fields` asks for them (media_topic.* or the field by name).
+    The name views_count is our reading of OK's MediaTopic (unconfirmed on a real app)."""
+    fields = {f.strip().lower() for f in params.get("fields", "").split(",")}
+    if fields & {"media_topic.*", "media_topic.views_count"}:
+        return {"views_count": topic.views}
+    return {}

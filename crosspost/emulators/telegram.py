@@ -697,6 +697,11 @@ class TelegramEmulator:
             info=info, bot_is_member=bot_is_member, bot_is_admin=False, members=members
         )
 
+    # -- statistics (issue 10): seed the count getChatMemberCount answers --
+
+    def set_members(self, chat_id: int, members: int) -> None:
+        self._chats[chat_id].members = members
+
     def set_bot_rights(
         self, chat_id: int, *, is_admin: bool = True, is_member: bool | None = None, **rights: bool
     ) -> None:

@@ -127,6 +127,7 @@ class EmuPost:
     created_by: int
     deleted: bool = False
     edited: int | None = None
+    views: int = 0  # statistics (issue 10): wall.getById answers {"views": {"count": N}}
 
 
 @dataclass
@@ -313,6 +314,14 @@ class VkEmulator:
     def media(self, attachment: str) -> EmuMedia:
         """The uploaded file behind an attachment string such as "photo-1_2"."""
         return self.media_by_attachment[attachment]
+
+    # -- statistics (issue 10): seed what groups.getById and wall.getById answer --
+
+    def set_members(self, group_id: int, members_count: int) -> None:
+        self.groups[group_id].members_count = members_count
+
+    def set_views(self, group_id: int, post_id: int, views: int) -> None:
+        self.posts[-group_id][post_id].views = views
 
     def add_post(self, group_id: int, text: str, *, date: int | None = None) -> EmuPost:
         """Put a post on a wall directly (as if staff wrote it by hand)."""
@@ -578,6 +587,7 @@ class VkEmulator:
         }
         if post.edited is not None:
             result["edited"] = post.edited
+        result["views"] = {"count": post.views}  # statistics (issue 10)
         return result
 
     # --- methods -----------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Subscriber statistics: daily snapshots, imported history, reach and the yearly report."""

@@ -1,0 +1,1 @@
+"""The staff bot: one aiogram Router per feature."""
