@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -26,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 # pg_try_advisory_lock takes a bigint; this one reads "crosspost" in ASCII.
 LEADER_LOCK_KEY = 0x63726F7373706F73
+# Each running process holds the two-key advisory lock (OWNER_LOCK_CLASS, hash of its lease owner
+# id) for its whole life, so a peer can tell at once whether the owner of a lease is still alive.
+OWNER_LOCK_CLASS = 0x63727370
 NOTIFY_CHANNEL = "crosspost_queue"
 LEADER_POLL = timedelta(seconds=3)
 # How often the leader checks that its lock connection is still alive.
@@ -50,13 +54,26 @@ class Coordinator(Protocol):
     def notify(self) -> None:
         """Tell the other processes that work was enqueued (after the commit)."""
 
+    async def alive_owners(self, owners: Iterable[str]) -> set[str]:
+        """Which of these lease owners belong to a running process."""
+
     async def close(self) -> None: ...
+
+
+def owner_key(owner: str) -> int:
+    """The second key of an owner's advisory lock: a signed 32-bit hash of the owner id."""
+    return _signed32(zlib.crc32(owner.encode()))
+
+
+def _signed32(value: int) -> int:
+    return value - (1 << 32) if value >= 1 << 31 else value
 
 
 class SingleProcess:
     """SQLite: the run lock makes this process the only one, so it always leads."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str = "") -> None:
+        self._owner = owner
         self._closed = asyncio.Event()
 
     @property
@@ -75,6 +92,10 @@ class SingleProcess:
     def notify(self) -> None:
         return None
 
+    async def alive_owners(self, owners: Iterable[str]) -> set[str]:
+        # Nobody else can run on this database: every other owner is a process that is gone.
+        return {o for o in owners if o == self._owner}
+
     async def close(self) -> None:
         self._closed.set()
 
@@ -91,11 +112,13 @@ class PostgresCoordinator:
         self,
         url: str,
         *,
+        owner: str = "",
         poll: timedelta = LEADER_POLL,
         check: timedelta = LEADER_CHECK,
         lock_key: int = LEADER_LOCK_KEY,
     ) -> None:
         self._dsn = asyncpg_dsn(url)
+        self._owner = owner
         self._poll = poll
         self._check = check
         self._lock_key = lock_key
@@ -119,6 +142,10 @@ class PostgresCoordinator:
             on_notify()
 
         await self._conn.add_listener(NOTIFY_CHANNEL, listener)
+        if self._owner:
+            await self._conn.execute(
+                "SELECT pg_advisory_lock($1, $2)", OWNER_LOCK_CLASS, owner_key(self._owner)
+            )
         self._conn.add_termination_listener(lambda *_: self._on_terminated())
 
     def _on_terminated(self) -> None:
@@ -174,6 +201,22 @@ class PostgresCoordinator:
             # The others still find the work on their own poll; nothing is lost.
             logger.warning("NOTIFY failed: %s", type(exc).__name__)
 
+    async def alive_owners(self, owners: Iterable[str]) -> set[str]:
+        wanted = {owner_key(o): o for o in owners}
+        if not wanted:
+            return set()
+        async with self._io:
+            rows = await self._conn.fetch(
+                "SELECT objid::int8 AS key FROM pg_locks"
+                " WHERE locktype = 'advisory' AND granted AND classid::int8 = $1",
+                OWNER_LOCK_CLASS,
+            )
+        # pg_locks shows the keys as unsigned oids.
+        held = {
+            int(r["key"]) - (1 << 32) if int(r["key"]) >= 1 << 31 else int(r["key"]) for r in rows
+        }
+        return {owner for key, owner in wanted.items() if key in held}
+
     async def close(self) -> None:
         for task in list(self._pending_notify):
             with contextlib.suppress(Exception):
@@ -184,7 +227,7 @@ class PostgresCoordinator:
         self._leader = False
 
 
-def coordinator_for(url: str) -> Coordinator:
+def coordinator_for(url: str, owner: str = "") -> Coordinator:
     if make_url(url).get_backend_name() == "postgresql":
-        return PostgresCoordinator(url)
-    return SingleProcess()
+        return PostgresCoordinator(url, owner=owner)
+    return SingleProcess(owner)

@@ -106,3 +106,27 @@ async def test_close_releases_leadership(pg_url: str) -> None:
         with contextlib.suppress(Exception):
             await first.close()
         await second.close()
+
+
+async def test_owner_alive_while_its_process_runs(pg_url: str) -> None:
+    running = PostgresCoordinator(pg_url, owner="host-a:101:x")
+    peer = PostgresCoordinator(pg_url, owner="host-b:202:y")
+    await running.start(lambda: None)
+    await peer.start(lambda: None)
+    try:
+        owners = {"host-a:101:x", "host-b:202:y", "host-c:303:gone"}
+        assert await peer.alive_owners(owners) == {"host-a:101:x", "host-b:202:y"}
+        running._conn.terminate()
+        async with asyncio.timeout(5):
+            # The server notices the closed socket on its own; each check is a round trip.
+            while "host-a:101:x" in await peer.alive_owners(owners):
+                pass
+        assert await peer.alive_owners(owners) == {"host-b:202:y"}
+    finally:
+        await running.close()
+        await peer.close()
+
+
+async def test_sqlite_knows_only_itself_alive() -> None:
+    coordinator = coordinator_for("sqlite+aiosqlite:///x.db", owner="me")
+    assert await coordinator.alive_owners({"me", "a-dead-run"}) == {"me"}
