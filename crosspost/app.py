@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
+from crosspost.coordination import Coordinator, coordinator_for
 from crosspost.db import (
     RemotePostRow,
     create_engine,
@@ -179,6 +180,8 @@ class App:
     dispatcher: Dispatcher | None = None
     # The Telegram listener (adapters.telegram.webhook.TelegramIntake) once it runs.
     intake: TelegramIntake | None = None
+    # Leadership and cross-process wake-ups (crosspost.coordination) while the service runs.
+    coordinator: Coordinator | None = None
 
     async def close(self) -> None:
         await self.http.close()
@@ -518,21 +521,26 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
+    coordinator = coordinator_for(app.settings.database.url, owner=app.drainer.owner)
+    await coordinator.start(app.drainer.wake)
+    app.coordinator = coordinator
+    drainer_wake = app.drainer.wake
+
+    def wake_everyone() -> None:
+        drainer_wake()
+        coordinator.notify()
+
+    app.service.wake = wake_everyone
     if sqlite_path(app.settings.database.url) is not None:
         # This run holds the database's run lock: every other lease owner is gone, so what it
         # left in flight is settled now rather than when its lease would expire.
         await app.drainer.recover()
+    else:
+        await app.drainer.recover_gone(coordinator.alive_owners)
     await app.sweep_leases()
-    periodic = build_scheduler(app.periodic_jobs())
-    periodic.start()
     drain_task = asyncio.create_task(app.drainer.run(), name="drain")
-    telegram_task = None
-    if app.bot is not None:
-        telegram_task = asyncio.create_task(run_telegram(app), name="telegram")
-    max_stop = asyncio.Event()
-    max_task = None
-    if max_listener_wanted(app.settings):
-        max_task = asyncio.create_task(run_max(app, max_stop), name="max")
+    leader = Leader(app, coordinator)
+    leader_task = asyncio.create_task(leader.run(), name="leader")
     # Everything built so far lives as long as the process: keep it out of the collector's
     # full passes (aiogram's large heap made them take ~100 ms).
     gc.collect()
@@ -543,33 +551,86 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
         len(app.publishers),
     )
     stop_wait = asyncio.create_task(stop.wait())
-    watched = {stop_wait, drain_task} | ({telegram_task} if telegram_task else set())
+    watched = {stop_wait, drain_task, leader_task}
     done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     for task in done - {stop_wait}:
         if task.exception() is not None:
             logger.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
     logger.info("stopping: no new claims; waiting for sends in flight")
-    periodic.shutdown(wait=False)
-    if max_task is not None:
-        max_stop.set()
-        max_task.cancel()  # a long poll in flight is simply abandoned: its marker is not saved
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await max_task
-    if telegram_task is not None:
-        if app.intake is not None:
-            app.intake.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(telegram_task), timeout=5)
-        telegram_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await telegram_task
+    await leader.stop()
+    leader_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await leader_task
     await app.drainer.stop(grace=app.settings.scheduler.shutdown_timeout_seconds)
     with contextlib.suppress(asyncio.CancelledError):
         await drain_task
+    await coordinator.close()
     stop_wait.cancel()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(RuntimeError):  # not the main thread (tests)
             loop.remove_signal_handler(sig)
+
+
+# How often the leader of a shared (PostgreSQL) queue looks for leases of runs that are gone.
+ORPHAN_SWEEP = timedelta(seconds=5)
+
+
+class Leader:
+    """What exactly one process runs: the inbound listeners and the periodic jobs. On SQLite
+    that is the only process; on PostgreSQL the one holding the advisory lock. A process that
+    loses leadership stops, so that a restart (systemd) puts it back in line."""
+
+    def __init__(self, app: App, coordinator: Coordinator) -> None:
+        self.app = app
+        self.coordinator = coordinator
+        self._periodic: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._max_stop = asyncio.Event()
+
+    async def run(self) -> None:
+        app = self.app
+        await self.coordinator.wait_leader()
+        self._periodic = build_scheduler(app.periodic_jobs())
+        self._periodic.start()
+        if app.bot is not None:
+            self._tasks.append(asyncio.create_task(run_telegram(app), name="telegram"))
+        if max_listener_wanted(app.settings):
+            self._tasks.append(asyncio.create_task(run_max(app, self._max_stop), name="max"))
+        if sqlite_path(app.settings.database.url) is None:
+            self._tasks.append(asyncio.create_task(self._sweep_orphans(), name="orphan-sweep"))
+        lost = asyncio.create_task(self.coordinator.lost(), name="leadership")
+        done, _ = await asyncio.wait(
+            {lost, *(t for t in self._tasks if t.get_name() == "telegram")},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if lost in done:
+            raise RuntimeError("leadership lost: the connection holding the leader lock broke")
+        lost.cancel()
+        for task in done:
+            task.result()
+
+    async def _sweep_orphans(self) -> None:
+        while True:
+            await asyncio.sleep(ORPHAN_SWEEP.total_seconds())
+            try:
+                await self.app.drainer.recover_gone(self.coordinator.alive_owners)
+            except Exception:
+                logger.exception("looking for leases of runs that are gone failed")
+
+    async def stop(self) -> None:
+        if self._periodic is not None:
+            self._periodic.shutdown(wait=False)
+        self._max_stop.set()
+        if self.app.intake is not None:
+            self.app.intake.stop()
+        for task in self._tasks:
+            if task.get_name() == "telegram":
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(asyncio.shield(task), timeout=5)
+            # A MAX long poll in flight is simply abandoned: its marker is not saved.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 async def run_telegram(app: App) -> None:

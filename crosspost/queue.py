@@ -487,7 +487,9 @@ class DeliveryRepository:
             .values(**values)
             .returning(*c, _PUBLICATION_VERSION.label("publication_version"))
         )
-        return [_delivery_from_row(r) for r in result.all()]
+        # RETURNING keeps no order on PostgreSQL: hand them out due first, as selected.
+        claimed = [_delivery_from_row(r) for r in result.all()]
+        return sorted(claimed, key=lambda d: (d.due_at, d.delivery_id))
 
     async def renew_leases(self, owner: str, until: datetime, now: datetime) -> int:
         """Extend every lease this run holds (deliveries and operations): a send in flight
@@ -517,7 +519,43 @@ class DeliveryRepository:
         keep-alive → pending (they are idempotent at the platform)."""
         alive = sorted(set(alive_owners))
         d = _DELIVERIES.c
+        o = _OPERATIONS.c
         gone = or_(d.lease_owner.is_(None), d.lease_owner.not_in(alive)) if alive else true()
+        gone_op = or_(o.lease_owner.is_(None), o.lease_owner.not_in(alive)) if alive else true()
+        return await self._recover(gone, gone_op, now)
+
+    async def lease_owners(self) -> set[str]:
+        """The runs that hold leases now (deliveries being sent, operations running)."""
+        d = _DELIVERIES.c
+        o = _OPERATIONS.c
+        owners = await self.session.scalars(
+            select(d.lease_owner)
+            .where(d.status.in_([str(S.SENDING), str(S.RECONCILING)]), d.lease_owner.is_not(None))
+            .union(
+                select(o.lease_owner).where(
+                    o.status == str(OperationStatus.RUNNING), o.lease_owner.is_not(None)
+                )
+            )
+        )
+        return {str(owner) for owner in owners}
+
+    async def recover_owners(
+        self, gone_owners: Iterable[str], now: datetime
+    ) -> tuple[list[Delivery], list[DeliveryOperation]]:
+        """Like `recover_orphans`, for a database shared by several runs: only the leases of
+        the named runs (known to be gone) are resolved, so a run that started a moment ago
+        never loses what it just claimed."""
+        gone = sorted(set(gone_owners))
+        if not gone:
+            return [], []
+        return await self._recover(
+            _DELIVERIES.c.lease_owner.in_(gone), _OPERATIONS.c.lease_owner.in_(gone), now
+        )
+
+    async def _recover(
+        self, gone: Any, gone_op: Any, now: datetime
+    ) -> tuple[list[Delivery], list[DeliveryOperation]]:
+        d = _DELIVERIES.c
         result = await self.session.execute(
             update(_DELIVERIES)
             .where(d.status.in_([str(S.SENDING), str(S.RECONCILING)]), gone)
@@ -534,7 +572,6 @@ class DeliveryRepository:
         )
         deliveries = [_delivery_from_row(r) for r in result.all()]
         o = _OPERATIONS.c
-        gone_op = or_(o.lease_owner.is_(None), o.lease_owner.not_in(alive)) if alive else true()
         ops = await self.session.execute(
             update(_OPERATIONS)
             .where(o.status == str(OperationStatus.RUNNING), gone_op)
@@ -1148,7 +1185,9 @@ class DeliveryRepository:
                 .returning(*o)
             )
         ).all()
-        ops = [_operation_from_row(row) for row in rows]
+        ops = sorted(
+            (_operation_from_row(row) for row in rows), key=lambda op: (op.due_at, op.operation_id)
+        )
         remotes = await self._remotes_by_delivery(
             [op.delivery_id for op in ops if op.delivery_id is not None]
         )

@@ -203,6 +203,22 @@ class Drainer:
         now = self.clock()
         async with self._writing("recover orphaned leases") as repo:
             deliveries, ops = await repo.recover_orphans({self.owner, *alive_owners}, now)
+        return self._recovered(deliveries, ops)
+
+    async def recover_gone(self, alive: Callable[[set[str]], Awaitable[set[str]]]) -> int:
+        """On a database shared by several runs: settle at once the leases of runs that are
+        gone. `alive` tells which of the current lease owners still run."""
+        async with self._writing("list lease owners") as repo:
+            owners = await repo.lease_owners()
+        gone = owners - await alive(owners) - {self.owner}
+        if not gone:
+            return 0
+        now = self.clock()
+        async with self._writing("recover leases of runs that are gone") as repo:
+            deliveries, ops = await repo.recover_owners(gone, now)
+        return self._recovered(deliveries, ops)
+
+    def _recovered(self, deliveries: list[Delivery], ops: list[DeliveryOperation]) -> int:
         for d in deliveries:
             logger.warning(
                 "delivery=%s account=%s platform=%s was in flight when the last run stopped: "

@@ -4,11 +4,18 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost.models import DeliveryStatus, Platform, RemotePost
 from crosspost.queue import DeliveryRepository, TransitionError
 from tests.conftest import PublicationFactory
+
+
+@pytest.fixture
+def engine(engine_on_each_database: AsyncEngine) -> AsyncEngine:
+    """The queue's contract holds on SQLite and on PostgreSQL: every test here runs on both."""
+    return engine_on_each_database
+
 
 LEASE = timedelta(minutes=5)
 TWO_TARGETS = (("administration", Platform.VK), ("administration", Platform.OK))

@@ -5,7 +5,7 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost.errors import (
     AuthError,
@@ -21,6 +21,12 @@ from crosspost.queue import DeliveryRepository
 from scheduler.drain import Drainer
 from scheduler.retry import RetryPolicy
 from tests.conftest import PublicationFactory
+
+
+@pytest.fixture
+def engine(engine_on_each_database: AsyncEngine) -> AsyncEngine:
+    """The queue's contract holds on SQLite and on PostgreSQL: every test here runs on both."""
+    return engine_on_each_database
 
 
 class Clock:
