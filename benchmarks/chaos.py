@@ -395,7 +395,11 @@ async def run_chaos(
         mean_gap = posting_seconds / max(1, kills)
         last_restart = time.monotonic()
         for k in range(kills):
-            await asyncio.sleep(rng.uniform(0.3, 2 * mean_gap - 0.3) if mean_gap > 0.6 else 0.3)
+            # A random moment after the service is up: a kill during start-up only tests
+            # the import, and on a loaded machine start-up can outlast the whole gap.
+            if not await proc.wait_ready():
+                say(f"  start #{proc.starts} not ready (exit code {proc.returncode})")
+            await asyncio.sleep(rng.uniform(0.2, max(0.4, 2 * mean_gap - 0.2)))
             result.in_flight += len(_query(stack.db_path, _IN_FLIGHT))
             await proc.kill()
             say(f"kill {k + 1}/{kills} at {time.monotonic() - started:.1f} s")

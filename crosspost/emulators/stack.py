@@ -93,7 +93,10 @@ class CrosspostProcess:
     env: dict[str, str] = field(default_factory=dict)
     starts: int = 0
     kills: int = 0
+    # A line the service logs once it is up (polling, draining).
+    ready_line: str = "crosspost running"
     _proc: asyncio.subprocess.Process | None = None
+    _log_offset: int = 0
 
     async def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +104,7 @@ class CrosspostProcess:
         with self.log_path.open("ab") as log:
             log.write(f"\n=== chaos: start #{self.starts + 1} ===\n".encode())
             log.flush()
+            self._log_offset = log.tell()
             self._proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -114,6 +118,25 @@ class CrosspostProcess:
                 env=env,
             )
         self.starts += 1
+
+    async def wait_ready(self, limit_seconds: float = 60.0) -> bool:
+        """Wait (polling the log, bounded) until this start logged `ready_line`; False if it
+        exited or the limit passed first."""
+        needle = self.ready_line.encode()
+        try:
+            async with asyncio.timeout(limit_seconds):
+                while self.running:
+                    if needle in await asyncio.to_thread(self._log_since_start):
+                        return True
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            return False
+        return False
+
+    def _log_since_start(self) -> bytes:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return log.read()
 
     @property
     def running(self) -> bool:
