@@ -46,13 +46,14 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crosspost.db import InboxRow
+from crosspost.db import InboxRow, write_session
 from crosspost.errors import TransientError
 
 logger = logging.getLogger(__name__)
@@ -203,15 +204,15 @@ class Inbox:
         if not rows:
             return 0
         try:
-            async with self.sessionmaker() as session, session.begin():
+            async with write_session(self.sessionmaker, what="inbox") as session:
                 dialect = session.get_bind().dialect.name
                 insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
                 connection = await session.connection()
                 # Core executemany: far cheaper than compiling one statement with every row.
                 result = await connection.execute(
-                    insert(InboxRow.__table__).on_conflict_do_nothing(), rows
+                    insert(cast(Table, InboxRow.__table__)).on_conflict_do_nothing(), rows
                 )
-                added = int(result.rowcount or 0)  # type: ignore[attr-defined]
+                added = int(result.rowcount or 0)
         except Exception as exc:
             if is_database_error(exc) or isinstance(exc, OSError):
                 raise InboxUnavailable(describe_error(exc)) from exc
@@ -266,7 +267,7 @@ class Inbox:
     async def mark_done(self, ids: Sequence[int]) -> None:
         if not ids:
             return
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="inbox") as session:
             await session.execute(
                 update(InboxRow)
                 .where(InboxRow.id.in_(ids), InboxRow.status == PENDING)
@@ -274,7 +275,7 @@ class Inbox:
             )
 
     async def mark_retry(self, item_id: int, error: str, at: datetime) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="inbox") as session:
             await session.execute(
                 update(InboxRow)
                 .where(InboxRow.id == item_id)
@@ -282,7 +283,7 @@ class Inbox:
             )
 
     async def mark_failed(self, item_id: int, error: str) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="inbox") as session:
             await session.execute(
                 update(InboxRow)
                 .where(InboxRow.id == item_id)
@@ -304,7 +305,7 @@ class Inbox:
             return [InboxItem.from_row(r) for r in rows]
 
     async def mark_reported(self, item_id: int) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="inbox") as session:
             await session.execute(
                 update(InboxRow).where(InboxRow.id == item_id).values(reported_at=self.clock())
             )
@@ -313,7 +314,7 @@ class Inbox:
         """Delete handled items processed before the given time; failed ones are kept."""
         from sqlalchemy import delete
 
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="inbox") as session:
             result = await session.execute(
                 delete(InboxRow).where(
                     InboxRow.status == DONE, InboxRow.processed_at < processed_before

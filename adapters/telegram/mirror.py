@@ -21,14 +21,14 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.types import Message
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.files import fetch_file
 from adapters.telegram.reports import Note, TelegramReporter, add_notes, copy_notes
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import RemotePostRow, TelegramAlbumItemRow, TelegramSeenRow
+from crosspost.db import RemotePostRow, TelegramAlbumItemRow, TelegramSeenRow, write_session
 from crosspost.inbox import Inbox
 from crosspost.intake.telegram import SOURCE as INBOX_SOURCE
 from crosspost.intake.telegram import album_flush_update, album_group_key
@@ -244,9 +244,9 @@ class AlbumGatherer:
     async def add(self, bot: Bot, part: PostPart) -> None:
         if part.media_group_id is None:
             raise ValueError("not an album item")
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="telegram mirror") as session:
             await session.execute(
-                sqlite_insert(TelegramAlbumItemRow)
+                _insert(session, TelegramAlbumItemRow)
                 .values(
                     chat_id=part.chat_id,
                     media_group_id=part.media_group_id,
@@ -338,7 +338,7 @@ class AlbumGatherer:
         if not parts:
             return
         await self.on_album(bot, chat_id, group_id, parts)
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="telegram mirror") as session:
             await session.execute(
                 delete(TelegramAlbumItemRow).where(TelegramAlbumItemRow.id.in_(ids))
             )
@@ -383,9 +383,9 @@ async def mark_seen(
     sessionmaker: async_sessionmaker[AsyncSession], key: str, now: datetime
 ) -> bool:
     """Record a handled update; False if it was recorded before."""
-    async with sessionmaker() as session, session.begin():
+    async with write_session(sessionmaker, what="telegram seen") as session:
         result = await session.execute(
-            sqlite_insert(TelegramSeenRow).values(key=key, at=now).on_conflict_do_nothing()
+            _insert(session, TelegramSeenRow).values(key=key, at=now).on_conflict_do_nothing()
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -472,13 +472,13 @@ class ChannelMirror:
         publication = await self.service.by_source(chat_id, parts[0].message_id)
         if publication is None:
             return
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="telegram mirror") as session:
             for position, part in enumerate(parts):
                 key = _album_member_key(
                     chat_id, part.message_id, publication.publication_id, position
                 )
                 await session.execute(
-                    sqlite_insert(TelegramSeenRow)
+                    _insert(session, TelegramSeenRow)
                     .values(key=key, at=self.clock())
                     .on_conflict_do_nothing()
                 )
@@ -624,6 +624,12 @@ class ChannelMirror:
             return None
         publication_id, position = key.removeprefix(prefix).split(":")
         return int(publication_id), int(position)
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """INSERT with ON CONFLICT on SQLite and PostgreSQL alike."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 def _album_member_key(chat_id: int, message_id: int, publication_id: int, position: int) -> str:

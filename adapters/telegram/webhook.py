@@ -30,7 +30,7 @@ from adapters.telegram.errors import classify
 from adapters.telegram.mirror import AlbumGatherer
 from crosspost import texts
 from crosspost.config import Settings, TelegramConfig, WebhookConfig
-from crosspost.db import AuditRow
+from crosspost.db import AuditRow, write_session
 from crosspost.errors import ConfigError, TransientError
 from crosspost.inbox import Inbox, InboxItem, InboxProcessor, describe_error
 from crosspost.intake import telegram as intake
@@ -229,7 +229,7 @@ class TelegramIntake:
         if user_id is None or not self.refusals.should_refuse(user_id):
             return
         logger.info("user=%s is not staff: %s refused", user_id, verdict.update_type)
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="refusal audit") as session:
             session.add(
                 AuditRow(
                     at=self.clock(),
