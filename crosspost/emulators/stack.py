@@ -14,6 +14,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,16 @@ from crosspost.emulators.ok import OkEmulator
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.emulators.vk import VkEmulator
 from crosspost.sandbox import BOT_TOKEN, sandbox_config, seed, write_toml
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.1
+) -> None:
+    """Wait until `check()` holds: for state another process changes, which sends no event.
+    Raises TimeoutError after `within` seconds."""
+    async with asyncio.timeout(within):
+        while not await check():  # noqa: ASYNC110 - the other process cannot set an Event
+            await asyncio.sleep(interval)
 
 
 @dataclass
@@ -145,6 +156,17 @@ class CrosspostProcess:
     @property
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.returncode
+
+    async def wait_for_log(self, line: str, *, within: float = 60.0) -> None:
+        """Wait until the process's log holds `line` (appended since the last start too)."""
+
+        async def logged() -> bool:
+            if not self.running:
+                raise RuntimeError(f"crosspost exited with {self.returncode}; see {self.log_path}")
+            text = await asyncio.to_thread(self.log_path.read_text, errors="replace")
+            return line in text.rsplit("=== chaos: start #", 1)[-1]
+
+        await eventually(logged, within=within)
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a power cut or an OOM kill."""
