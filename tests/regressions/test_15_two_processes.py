@@ -61,9 +61,9 @@ async def test_two_processes_one_killed_every_post_once(kind: str, tmp_path: Pat
         second = CrosspostProcess(config=config, log_path=tmp_path / "second.log")
         try:
             await first.start()
-            await first.wait_for_log(LEADER_LINE)
+            await first.wait_for_log(LEADER_LINE, within=180)
             await second.start()
-            await second.wait_for_log("crosspost running")
+            await second.wait_for_log("crosspost running", within=180)
             for spec in specs[: POSTS // 2]:
                 post_to_channel(stack, spec)
             # Midway: some posts are mirrored, others still in the inbox or in flight.
