@@ -312,9 +312,11 @@ class AccountConfig(_Model):
 class SchedulerConfig(_Model):
     concurrency: int = Field(default=16, ge=1, le=64)
     lease_seconds: int = Field(default=300, ge=10)
-    max_attempts: int = Field(default=8, ge=1)
-    base_delay_seconds: float = Field(default=30.0, gt=0)
-    max_delay_seconds: float = Field(default=3600.0, gt=0)
+    # Transient errors: first retry within ~2 s (full jitter), doubling up to 10 min; 15 attempts
+    # span about an hour of outage. Rate-limit answers are waits, not attempts.
+    max_attempts: int = Field(default=15, ge=1)
+    base_delay_seconds: float = Field(default=2.0, gt=0)
+    max_delay_seconds: float = Field(default=600.0, gt=0)
     shutdown_timeout_seconds: float = Field(default=20.0, gt=0)
     # Requests per second per token; keys: telegram, vk_user, vk_community, ok, max.
     rate_limits: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)

@@ -220,6 +220,12 @@ class FakePublisher:
             )
         return ReconcileResult(outcome=ReconcileOutcome.NOT_FOUND)
 
+    async def keep_alive(self) -> None:
+        """A harmless call that keeps the token alive (the OK adapter's is auth.touchSession)."""
+        self.calls.append(FakeCall("keep_alive", None, None, None))
+        if self._failures:
+            raise self._failures.pop(0)
+
     async def subscriber_count(self) -> int:
         return self.subscribers
 

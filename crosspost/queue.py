@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -427,7 +427,13 @@ class DeliveryRepository:
         )
 
     async def claim_due(
-        self, now: datetime, lease: timedelta, limit: int, *, owner: str | None = None
+        self,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        *,
+        owner: str | None = None,
+        uncertain: bool = True,
     ) -> list[Delivery]:
         """Atomically lease up to `limit` due deliveries: uncertain→reconciling first (they are
         quick and old), then pending→sending.
@@ -436,9 +442,10 @@ class DeliveryRepository:
         through the (status, due_at) index, so its cost does not grow with the backlog. SQLite
         runs it under its single writer, so two drainers never claim the same row; on
         PostgreSQL the inner SELECT takes FOR UPDATE SKIP LOCKED. Rows carry the lease's
-        `owner` (the run) and their publication's content version.
+        `owner` (the run) and their publication's content version. `uncertain=False` skips the
+        uncertain claim (the drainer knows none can be due).
         """
-        claimed = await self._claim(S.UNCERTAIN, now, lease, limit, owner)
+        claimed = await self._claim(S.UNCERTAIN, now, lease, limit, owner) if uncertain else []
         if len(claimed) < limit:
             claimed += await self._claim(S.PENDING, now, lease, limit - len(claimed), owner)
         return claimed
@@ -730,12 +737,17 @@ class DeliveryRepository:
         return delivery
 
     async def mark_published_many(
-        self, items: Sequence[tuple[Delivery, RemotePost]], now: datetime
+        self,
+        items: Sequence[tuple[Delivery, RemotePost]],
+        now: datetime,
+        *,
+        skip_success: Callable[[tuple[str, Platform]], bool] | None = None,
     ) -> list[Delivery | TransitionError]:
         """mark_published for a batch of claimed deliveries in three statements in all.
 
         Each entry of the result is the settled delivery, or the TransitionError of one that
-        had moved meanwhile (nothing is written for that one)."""
+        had moved meanwhile (nothing is written for that one). `skip_success(target)` true: its
+        last success was recorded moments ago, so it is not written again."""
         if not items:
             return []
         sources = _sources(S.PUBLISHED)
@@ -817,6 +829,7 @@ class DeliveryRepository:
             await conn.execute(
                 self._insert(RemotePostRow.__table__).on_conflict_do_nothing(), ledger
             )
+        targets -= {t for t in targets if skip_success is not None and skip_success(t)}
         if targets:
             upsert = self._insert(TargetStateRow.__table__)
             await conn.execute(

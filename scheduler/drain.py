@@ -52,6 +52,12 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 CONTENT_CACHE_SIZE = 256
+# During a long backlog drain, uncertain deliveries and operations are still looked for this
+# often (seconds).
+SIDE_CLAIM_EVERY = 1.0
+# A target's last success (for token-lapse warnings, counted in days) is written at most this
+# often during a busy drain.
+SUCCESS_RECORD_EVERY = timedelta(minutes=1)
 # Called when a keep-alive finishes: (operation, error or None, whether the account was paused
 # just now). The app alerts staff from it.
 KeepAliveHook = Callable[[DeliveryOperation, PublishError | None, bool], Awaitable[None]]
@@ -108,23 +114,29 @@ class Drainer:
         self._published_batch: list[tuple[Delivery, RemotePost, asyncio.Future[Delivery]]] = []
         self._batch_lock = asyncio.Lock()
         self._contents: OrderedDict[tuple[int, int], Content] = OrderedDict()
+        # Uncertain deliveries and operations are rare: their claims run only when something
+        # may have made one due (a wake-up, an uncertain send, the idle poll), not on every pass
+        # of a backlog drain.
+        self._side_claims = True
+        self._side_claimed_at = 0.0
+        self._success_at: dict[tuple[str, Platform], datetime] = {}
 
     @contextlib.asynccontextmanager
     async def _writing(self, what: str) -> AsyncIterator[DeliveryRepository]:
         async with write_session(self.sessionmaker, what=what) as session:
             yield DeliveryRepository(session)
 
-    async def _load_contents(self, deliveries: list[Delivery]) -> None:
-        """Fill the content cache for a claimed batch in one read (keyed by publication and
-        version: an edit bumps the version, so a cached entry is never stale)."""
+    async def _load_contents(self, repo: DeliveryRepository, deliveries: list[Delivery]) -> None:
+        """Fill the content cache for a claimed batch in one read, inside the claim's
+        transaction (keyed by publication and version: an edit bumps the version, so a cached
+        entry is never stale)."""
         missing = {
             d.publication_id
             for d in deliveries
             if (d.publication_id, d.publication_version) not in self._contents
         }
         if missing:
-            async with self.sessionmaker() as session:
-                loaded = await DeliveryRepository(session).contents(missing)
+            loaded = await repo.contents(missing)
             for d in deliveries:
                 if d.publication_id in loaded:
                     self._contents[(d.publication_id, d.publication_version)] = loaded[
@@ -141,6 +153,7 @@ class Drainer:
         return content
 
     def wake(self) -> None:
+        self._side_claims = True
         self._wake.set()
 
     @property
@@ -168,9 +181,11 @@ class Drainer:
                     timeout = self.idle_poll.total_seconds()
                 else:
                     timeout = await self._seconds_until_next_due()
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(timeout):
                         await self._wake.wait()
+                except TimeoutError:
+                    self._side_claims = True  # another process may have queued something
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -191,6 +206,7 @@ class Drainer:
 
     async def drain_once(self) -> int:
         """Claim what is due (up to the free slots), process it; returns how many were claimed."""
+        self._side_claims = True
         tasks = await self._claim_and_start()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -262,10 +278,23 @@ class Drainer:
         room = self.concurrency - len(self._in_flight)
         if room <= 0 or self._stopping:
             return []
+        loop_time = asyncio.get_running_loop().time()
+        side = self._side_claims or loop_time - self._side_claimed_at >= SIDE_CLAIM_EVERY
+        self._side_claims = False
+        if side:
+            self._side_claimed_at = loop_time
         async with self._writing("claim") as repo:
             now = self.clock()
-            ops = await repo.claim_operations(now, self.lease, room, owner=self.owner)
-            claimed = await repo.claim_due(now, self.lease, room - len(ops), owner=self.owner)
+            ops: list[DeliveryOperation] = []
+            if side:
+                ops = await repo.claim_operations(now, self.lease, room, owner=self.owner)
+            claimed = await repo.claim_due(
+                now, self.lease, room - len(ops), owner=self.owner, uncertain=side
+            )
+            if ops or any(d.status is DeliveryStatus.RECONCILING for d in claimed):
+                self._side_claims = True  # more may be due
+            if claimed and not self._stopping:
+                await self._load_contents(repo, claimed)
             if self._stopping:
                 # stop() came while we were claiming: hand the rows back unsent.
                 for delivery in claimed:
@@ -276,8 +305,6 @@ class Drainer:
                 for op in ops:
                     await repo.release_operation(op, now)
                 return []
-        if claimed:
-            await self._load_contents(claimed)
         tasks = []
         for job in [*(self._run_operation(op) for op in ops), *map(self._process, claimed)]:
             task = asyncio.create_task(job)
@@ -386,9 +413,12 @@ class Drainer:
                 followups = 0
                 try:
                     async with self._writing("settle published") as repo:
+                        now = self.clock()
                         outcomes = await repo.mark_published_many(
-                            [(d, r) for d, r, _ in batch], self.clock()
+                            [(d, r) for d, r, _ in batch], now, skip_success=self._success_fresh
                         )
+                        for d, _, _ in batch:
+                            self._success_at.setdefault((d.account, d.platform), now)
                         followups = await repo.enqueue_followups(
                             [o for o in outcomes if isinstance(o, Delivery)], self.clock()
                         )
@@ -407,9 +437,18 @@ class Drainer:
                     self.wake()
         return await future
 
+    def _success_fresh(self, target: tuple[str, Platform]) -> bool:
+        """A target's last success was written less than a minute ago (by this drainer)."""
+        at = self._success_at.get(target)
+        if at is not None and self.clock() - at < SUCCESS_RECORD_EVERY:
+            return True
+        self._success_at.pop(target, None)
+        return False
+
     async def _uncertain(self, delivery: Delivery, reason: str) -> None:
         async with self._writing("mark uncertain") as repo:
             settled = await repo.mark_uncertain(delivery.delivery_id, reason, self.clock())
+        self._side_claims = True
         logger.warning(
             "delivery=%s account=%s platform=%s uncertain: %s",
             delivery.delivery_id,

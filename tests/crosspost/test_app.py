@@ -113,3 +113,19 @@ async def test_expired_ok_token_pauses_then_check_resumes(world: World) -> None:
             (s.account, s.platform): s for s in await DeliveryRepository(session).target_states()
         }
     assert not states[("head", Platform.OK)].paused
+
+
+def test_one_run_per_sqlite_database(tmp_path: Path) -> None:
+    from crosspost.app import RunLock
+    from crosspost.errors import UsageError
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'crosspost.db'}"
+    first = RunLock.acquire(url)
+    assert first is not None
+    with pytest.raises(UsageError, match="another crosspost run is already using the database"):
+        RunLock.acquire(url)
+    first.release()
+    again = RunLock.acquire(url)  # released (as the OS does when a killed process exits)
+    assert again is not None
+    again.release()
+    assert RunLock.acquire("postgresql+asyncpg://u@h/db") is None

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from crosspost.models import DeliveryStatus, Platform, RemotePost
+from crosspost.db import write_session
+from crosspost.models import DeliveryStatus, OperationKind, OperationStatus, Platform, RemotePost
 from crosspost.queue import DeliveryRepository, TransitionError
 from tests.conftest import PublicationFactory
 
@@ -263,3 +268,210 @@ async def test_mark_published_many_settles_a_batch_and_skips_moved_rows(
             ("administration", Platform.VK),
             ("administration", Platform.OK),
         }
+
+
+# -- the engine: indexed claims, leases with owners, operations, the ledger guard -------------
+
+
+async def _plans(
+    engine: AsyncEngine, run: Callable[[], Awaitable[object]], table: str
+) -> list[list[str]]:
+    """EXPLAIN QUERY PLAN of every UPDATE on `table` that `run` executes."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(f"UPDATE {table.upper()} "):
+            seen.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await run()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    plans = []
+    async with engine.connect() as conn:
+        for statement, params in seen:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            plans.append([str(r[-1]) for r in rows])
+    return plans
+
+
+@pytest.mark.parametrize("backlog", [10, 2000])
+async def test_claims_read_through_their_index_whatever_the_backlog(
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+    backlog: int,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        repo = DeliveryRepository(s)
+        for i in range(backlog):
+            await repo.enqueue(publication_factory(text=f"пост {i}"), now)
+    await engine.dispose()  # fresh connections, so ANALYZE-free plans are what runs
+
+    async def claim() -> None:
+        async with write_session(sessionmaker) as s:
+            repo = DeliveryRepository(s)
+            await repo.claim_due(now, LEASE, 16, owner="run-a")
+
+    plans = await _plans(engine, claim, "deliveries")
+    assert len(plans) == 2  # uncertain first, then pending: one indexed statement each
+    for plan in plans:
+        text = " | ".join(plan)
+        assert "ix_deliveries_status_due_at (status=? AND due_at<?)" in text, text
+        assert "TEMP B-TREE" not in text, text
+        assert not any(line.startswith("SCAN deliveries") for line in plan), text
+
+    async def claim_ops() -> None:
+        async with write_session(sessionmaker) as s:
+            await DeliveryRepository(s).claim_operations(now, LEASE, 16, owner="run-a")
+
+    (op_plan,) = await _plans(engine, claim_ops, "delivery_operations")
+    text = " | ".join(op_plan)
+    assert "ix_delivery_operations_status_due_at (status=? AND due_at<?)" in text, text
+    assert "TEMP B-TREE" not in text, text
+
+
+async def test_leases_carry_their_owner_and_orphans_are_settled_at_once(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with write_session(sessionmaker) as s:
+        repo = DeliveryRepository(s)
+        await repo.enqueue(publication_factory(targets=TWO_TARGETS), now)
+        mine, theirs = await repo.claim_due(now, LEASE, 1, owner="alive") + await repo.claim_due(
+            now, LEASE, 1, owner="gone"
+        )
+        await repo.enqueue_keep_alive("administration", Platform.OK, now)
+        (op,) = await repo.claim_operations(now, LEASE, 5, owner="gone")
+    assert (mine.lease_owner, theirs.lease_owner, op.lease_owner) == ("alive", "gone", "gone")
+    # Long before the lease would run out, a run that knows "gone" is dead settles its work.
+    async with write_session(sessionmaker) as s:
+        deliveries, ops = await DeliveryRepository(s).recover_orphans(
+            {"alive"}, now + timedelta(seconds=1)
+        )
+    assert [d.delivery_id for d in deliveries] == [theirs.delivery_id]
+    assert deliveries[0].status is DeliveryStatus.UNCERTAIN  # a send: reconcile comes next
+    assert [(o.operation_id, o.status) for o in ops] == [
+        (op.operation_id, OperationStatus.PENDING)  # idempotent: simply run again
+    ]
+    async with sessionmaker() as s:
+        assert (await DeliveryRepository(s).get_required(mine.delivery_id)).status is (
+            DeliveryStatus.SENDING
+        )
+
+
+async def test_renewing_extends_only_this_runs_leases(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with write_session(sessionmaker) as s:
+        repo = DeliveryRepository(s)
+        await repo.enqueue(publication_factory(targets=TWO_TARGETS), now)
+        await repo.claim_due(now, LEASE, 1, owner="me")
+        (other,) = await repo.claim_due(now, LEASE, 1, owner="other")
+    later = now + LEASE - timedelta(seconds=1)
+    async with write_session(sessionmaker) as s:
+        assert await DeliveryRepository(s).renew_leases("me", later + LEASE, later) == 1
+    async with write_session(sessionmaker) as s:
+        expired = await DeliveryRepository(s).expire_leases(now + LEASE + timedelta(seconds=1))
+    assert [d.delivery_id for d in expired] == [other.delivery_id]
+
+
+async def test_remote_id_taken_by_another_delivery_or_as_a_part(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with write_session(sessionmaker) as s:
+        repo = DeliveryRepository(s)
+        await repo.enqueue(publication_factory(), now)
+        (d,) = await repo.claim_due(now, LEASE, 1)
+        remote = RemotePost(
+            platform=Platform.VK, account="administration", remote_id="10", parts=("11",)
+        )
+        await repo.mark_published(d.delivery_id, remote, now)
+    async with sessionmaker() as s:
+        repo = DeliveryRepository(s)
+        assert await repo.remote_id_taken(Platform.VK, "administration", "10", d.delivery_id + 1)
+        assert await repo.remote_id_taken(Platform.VK, "administration", "11")
+        assert not await repo.remote_id_taken(Platform.VK, "administration", "10", d.delivery_id)
+        assert not await repo.remote_id_taken(Platform.VK, "head", "10")
+        assert not await repo.remote_id_taken(Platform.OK, "administration", "10")
+
+
+async def test_edits_coalesce_per_copy_and_a_delete_cancels_waiting_edits(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with write_session(sessionmaker) as s:
+        repo = DeliveryRepository(s)
+        pub = await repo.enqueue(publication_factory(targets=TWO_TARGETS), now)
+        for d in await repo.claim_due(now, LEASE, 5):
+            await repo.mark_published(
+                d.delivery_id,
+                RemotePost(platform=d.platform, account=d.account, remote_id=str(d.delivery_id)),
+                now,
+            )
+    async with write_session(sessionmaker) as s:
+        repo = DeliveryRepository(s)
+        assert len(await repo.enqueue_edits(pub.publication_id, now)) == 2
+        assert await repo.enqueue_edits(pub.publication_id, now) == []  # one waiting per copy
+        deletes = await repo.enqueue_deletes(pub.publication_id, now)
+        ops = await repo.operations(publication_id=pub.publication_id)
+    assert len(deletes) == 2
+    assert sorted(o.status for o in ops if o.kind is OperationKind.EDIT) == [
+        OperationStatus.CANCELLED,
+        OperationStatus.CANCELLED,
+    ]
+
+
+async def test_write_session_flags_a_transaction_held_too_long(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("CROSSPOST_MAX_WRITE_MS", "1")
+    ticks = iter([100.0, 100.5])  # the clock the check reads: begin, end (500 ms apart)
+    monkeypatch.setattr("crosspost.db.time.perf_counter", lambda: next(ticks))
+    async with write_session(sessionmaker, what="test write") as s:
+        await s.execute(text("SELECT 1"))
+    assert any(
+        r.levelname == "ERROR" and "write transaction held 500 ms (test write)" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_write_session_waits_for_another_process_instead_of_failing(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    import sqlite3
+
+    other = sqlite3.connect(tmp_path / "crosspost.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    entered = asyncio.Event()
+
+    async def write() -> None:
+        async with write_session(sessionmaker) as s:
+            entered.set()
+            await s.execute(
+                text(
+                    "INSERT INTO audit_log (at, actor, action, detail) "
+                    "VALUES ('2026-12-01 00:00:00', 't', 't', '')"
+                )
+            )
+
+    task = asyncio.create_task(write())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not entered.is_set()  # it waits for the lock before reading anything
+    other.execute("COMMIT")
+    other.close()
+    async with asyncio.timeout(10):
+        await task
+    async with sessionmaker() as s:
+        assert await s.scalar(text("SELECT count(*) FROM audit_log")) == 1
