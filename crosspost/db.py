@@ -448,10 +448,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def create_engine(url: str) -> AsyncEngine:
     """The async engine; on SQLite: WAL, a busy timeout and foreign keys on each connection."""
-    sqlite = make_url(url).drivername.startswith("sqlite")
-    # Sessions always end their transactions, so the pool's extra rollback on every return
-    # (a thread round trip with aiosqlite) buys nothing on SQLite.
-    engine = create_async_engine(url, **({"pool_reset_on_return": None} if sqlite else {}))
+    engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -507,9 +504,13 @@ async def write_session(
             session = sessionmaker()
             try:
                 await session.connection(execution_options={_WRITE_OPTION: True})
-            except OperationalError as exc:
-                await session.close()
-                if not _is_locked(exc) or attempt == WRITE_RETRIES:
+            except BaseException as exc:
+                # Even when cancelled while waiting for the lock: a session dropped with its
+                # connection checked out leaves an aiosqlite connection unclosed.
+                await asyncio.shield(session.close())
+                if not isinstance(exc, OperationalError) or not _is_locked(exc):
+                    raise
+                if attempt == WRITE_RETRIES:
                     raise
                 _db_logger.warning(
                     "database is locked by another process: %s retries (%s/%s)",
