@@ -230,13 +230,20 @@ def run(
 
     async def main() -> None:
         from crosspost.app import RunLock, build_app, run_service
+        from crosspost.monitor import Metrics, start_monitor
 
         settings = settings_from(path, verbose=verbose, log_format=log_format)
         lock = RunLock.acquire(settings.database.url)
         try:
-            app_ = await build_app(settings)
+            metrics = Metrics()
+            app_ = await build_app(settings, sinks=[metrics])
             try:
-                await run_service(app_)
+                monitor = await start_monitor(app_, metrics)
+                try:
+                    await run_service(app_)
+                finally:
+                    if monitor is not None:
+                        await monitor.stop()
             finally:
                 await app_.close()
         finally:
@@ -546,6 +553,68 @@ def queue_retry(delivery_id: DeliveryId, config: ConfigOption = None) -> None:
         return f"Delivery {delivery_id} will be sent again now."
 
     _with_service(config, action, delivery_id=delivery_id)
+
+
+# -- backup, restore ----------------------------------------------------------------------------
+
+
+def _sqlite_file(settings: Settings, what: str) -> Path:
+    path = sqlite_path(settings.database.url)
+    if path is None:
+        raise UsageError(
+            f"{what} works on SQLite; for PostgreSQL use pg_dump / pg_restore for the database "
+            "and copy the media folder"
+        )
+    return path
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="The backup file to write (a tar archive).")],
+    config: ConfigOption = None,
+) -> None:
+    """Copy the database and the media store into one file; safe while the service runs."""
+
+    async def main() -> None:
+        from crosspost.backup import make_backup
+
+        settings = settings_from(config)
+        database = _sqlite_file(settings, "backup")
+        summary = await asyncio.to_thread(make_backup, database, settings.media.dir, file)
+        out.print(
+            f"Backup written to {summary.path}: "
+            + ", ".join(f"{table}: {n}" for table, n in summary.rows.items() if n)
+            + f"; {summary.media_files} media files ({summary.media_bytes / 1e6:.1f} MB); "
+            f"schema {summary.schema}",
+            soft_wrap=True,
+        )
+
+    run_async(main)
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by `crosspost backup`.")],
+    config: ConfigOption = None,
+) -> None:
+    """Put a backup back (stop the service first). The current database is kept beside it as
+    *.before-restore-<time>; the next start upgrades an older schema."""
+
+    async def main() -> None:
+        from crosspost.backup import restore_backup
+
+        settings = settings_from(config)
+        database = _sqlite_file(settings, "restore")
+        summary = await asyncio.to_thread(restore_backup, file, database, settings.media.dir)
+        out.print(
+            f"Restored {database} from {file}: "
+            + ", ".join(f"{table}: {n}" for table, n in summary.rows.items() if n)
+            + f"; {summary.media_files} media files. Start the service again "
+            "(sudo systemctl start crosspost); it upgrades the schema if the backup is older.",
+            soft_wrap=True,
+        )
+
+    run_async(main)
 
 
 def main() -> None:

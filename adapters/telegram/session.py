@@ -13,7 +13,11 @@ REQUEST_TIMEOUT = 60.0
 
 
 def create_bot(cfg: TelegramConfig, *, timeout: float = REQUEST_TIMEOUT) -> Bot:
-    """A Bot with no default parse_mode: every send states its own (platforms.md §1.8)."""
+    """A Bot with no default parse_mode: every send states its own (platforms.md §1.8).
+
+    With `telegram.proxy` (socks5://, socks4:// or http://) every request, file downloads
+    included, goes through that proxy (aiohttp-socks)."""
     api = TelegramAPIServer.from_base(cfg.api_base, is_local=cfg.is_local)
-    session = AiohttpSession(api=api, timeout=timeout)
+    proxy = cfg.proxy.get_secret_value() if cfg.proxy is not None else None
+    session = AiohttpSession(api=api, timeout=timeout, proxy=proxy)
     return Bot(cfg.token.get_secret_value(), session=session)
