@@ -47,7 +47,8 @@ async def test_run_polls_and_exits_0_on_sigterm(tmp_path: Path) -> None:
         stderr=asyncio.subprocess.STDOUT,
     )
     try:
-        await emulator.wait_for_request("getUpdates", timeout=30)
+        # A bound, not a timing claim: a loaded machine takes long to import aiogram.
+        await emulator.wait_for_request("getUpdates", timeout=180)
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             output, _ = await process.communicate()
