@@ -599,7 +599,8 @@ class TelegramEmulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0 = any free port); returns the api_base for the config."""
         self._closing = asyncio.Event()
-        self._runner = web.AppRunner(self.app, shutdown_timeout=1.0)
+        # No access log: the request path holds the bot token, as on the real Bot API.
+        self._runner = web.AppRunner(self.app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
