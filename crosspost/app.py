@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Handled inbound updates are kept this long (a record of what arrived), then deleted.
+INBOX_KEEP = timedelta(days=30)
+INBOX_PRUNE_EVERY = timedelta(hours=6)
 LEASE_SWEEP_EVERY = timedelta(seconds=30)
 MEDIA_CLEANUP_EVERY = timedelta(hours=1)
 # Media stays this long after its deliveries settle, so a quick edit can still use it.
@@ -199,6 +202,8 @@ class App:
                 cron="0 4 * * *",
                 timezone=self.settings.telegram.timezone,
             ),
+            # -- inbox (issue 9) --
+            PeriodicJob(name="inbox-prune", func=self.prune_inbox, every=INBOX_PRUNE_EVERY),
             # -- statistics (issue 10) --
             PeriodicJob(
                 name="stats-collect",
@@ -207,6 +212,12 @@ class App:
                 timezone=self.settings.telegram.timezone,
             ),
         ]
+
+    async def prune_inbox(self) -> int:
+        """Forget handled inbound updates after INBOX_KEEP; failed ones stay for inspection."""
+        from crosspost.inbox import Inbox
+
+        return await Inbox(self.sessionmaker).prune(self.clock() - INBOX_KEEP)
 
     async def collect_stats(self) -> Collection:
         """The daily snapshot of every account's subscribers (and recent posts' views)."""

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -312,8 +312,6 @@ class Inbox:
 
     async def prune(self, processed_before: datetime) -> int:
         """Delete handled items processed before the given time; failed ones are kept."""
-        from sqlalchemy import delete
-
         async with write_session(self.sessionmaker, what="inbox") as session:
             result = await session.execute(
                 delete(InboxRow).where(

@@ -245,3 +245,14 @@ async def test_run_wakes_on_store_and_stops(inbox: Inbox) -> None:
     async with asyncio.timeout(5):
         await running
     assert recorder.seen == [1]
+
+
+async def test_prune_forgets_handled_updates_but_keeps_failures(
+    inbox: Inbox, clock: Clock
+) -> None:
+    await inbox.store_many("telegram", [update(1), update(2), update(3)])
+    await inbox.mark_done([1, 2])
+    await inbox.mark_failed(3, "ValueError: broken")
+    assert await inbox.prune(clock.now - timedelta(days=1)) == 0
+    assert await inbox.prune(clock.now + timedelta(seconds=1)) == 2
+    assert [(i.external_id, i.status) for i in await inbox.items()] == [("3", FAILED)]

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -131,14 +132,19 @@ async def test_no_token_or_secret_anywhere_after_every_failure_kind(
     # A stranger, a forged button, a webhook call without the secret.
     emulator.send_private(STRANGER_ID, text="Дайте токен")
     await harness.wait_private(STRANGER_ID, lambda s: True)
-    hook = harness.intake.webhook_app(
-        WebhookConfig(url="https://x.invalid/h", secret_token=SecretStr(SECRETS["webhook"]))
+    runner = web.AppRunner(
+        harness.intake.webhook_app(
+            WebhookConfig(url="https://x.invalid/h", secret_token=SecretStr(SECRETS["webhook"]))
+        )
     )
-    from aiohttp.test_utils import TestClient, TestServer
-
-    async with TestClient(TestServer(hook)) as client:
-        refused = await client.post("/telegram/webhook", json={"update_id": 1})
-        assert refused.status == 401
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/telegram/webhook"
+    try:
+        assert await emulator.deliver_webhook(url, {"update_id": 1}, "wrong") == 401
+    finally:
+        await runner.cleanup()
     await harness.settle_inbox()
 
     needles = [*SECRETS.values(), emulator.token, emulator.token.split(":", 1)[1]]
