@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	-$(BIN)/python -m benchmarks.queue
 	-$(BIN)/python -m benchmarks.telegram
+	-$(BIN)/python -m benchmarks.media
 
 clean:
 	rm -rf $(VENV) build *.egg-info
