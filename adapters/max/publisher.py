@@ -425,6 +425,25 @@ class MaxPublisher:
 
     # -- account ------------------------------------------------------------------------------
 
+    async def post_views(self, remote_ids: Sequence[str]) -> dict[str, int]:
+        """Views of the channel's posts (GET /messages?message_ids=…, `stat.views`), for the
+        statistics' reach (issue 10)."""
+        if not remote_ids:
+            return {}
+        answer = await self.client.call(
+            "GET", "/messages", query={"message_ids": ",".join(remote_ids)}
+        )
+        listed = answer.get("messages")
+        views: dict[str, int] = {}
+        for message in listed if isinstance(listed, list) else []:
+            body = message.get("body") if isinstance(message, dict) else None
+            stat = message.get("stat") if isinstance(message, dict) else None
+            mid = body.get("mid") if isinstance(body, dict) else None
+            count = stat.get("views") if isinstance(stat, dict) else None
+            if isinstance(mid, str) and isinstance(count, int) and not isinstance(count, bool):
+                views[mid] = count
+        return views
+
     async def subscriber_count(self) -> int:
         """The channel's participants_count (GET /chats/{id})."""
         answer = await self.client.chat(self.chat_id)

@@ -89,6 +89,7 @@ def import_(
     from crosspost import cli
 
     async def main() -> None:
+        from crosspost.db import write_session
         from crosspost.stats.importer import ImportRefused, parse_csv
         from crosspost.stats.repository import StatsRepository
 
@@ -105,8 +106,7 @@ def import_(
         now = datetime.now(UTC)
         async with (
             cli.open_service(settings) as service,
-            service.sessionmaker() as session,
-            session.begin(),
+            write_session(service.sessionmaker, what="stats import") as session,
         ):
             replaced = await StatsRepository(session).import_rows(rows, now)
         first, last = min(r.day for r in rows), max(r.day for r in rows)

@@ -130,6 +130,7 @@ class MaxMessage:
     notify: bool = True
     deleted: bool = False
     edits: int = 0
+    views: int = 0  # statistics (issue 10): "stat": {"views": N} in channels
 
     def to_json(
         self, bots: Mapping[int, MaxBot], chat: MaxChat | None, *, hide_sender: bool = False
@@ -154,7 +155,7 @@ class MaxMessage:
             },
             "timestamp": self.timestamp_ms,
             "body": body,
-            "stat": {"views": 0},
+            "stat": {"views": self.views},
             "url": self.url,
         }
 

@@ -4,6 +4,7 @@ running service does not carry it in memory until someone asks for one."""
 from __future__ import annotations
 
 import io
+import threading
 from datetime import date
 from itertools import cycle
 
@@ -17,11 +18,19 @@ DPI = 100
 # Printed in grey, lines are told apart by style and marker; the colours only help on screen.
 LINE_STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# The bot draws in a worker thread; matplotlib's font cache and backend switch are not meant for
+# two threads at once.
+_DRAWING = threading.Lock()
 GREYS_FRIENDLY_COLOURS = ("#000000", "#1f4e9a", "#b2442a", "#4d7f2a", "#6b3d8c", "#7f6a00")
 
 
 def render_png(report: Report, *, width_px: int = WIDTH_PX, height_px: int = HEIGHT_PX) -> bytes:
     """Subscribers over time per account × platform; Russian labels, dates on the axis."""
+    with _DRAWING:
+        return _draw(report, width_px, height_px)
+
+
+def _draw(report: Report, width_px: int, height_px: int) -> bytes:
     import matplotlib
     import numpy as np
 

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.errors import PublishError, Reason
+from crosspost.db import write_session
+from crosspost.errors import PublishError, Reason, UnsupportedError
 from crosspost.models import Platform
 from crosspost.publishing import Publisher
 from crosspost.stats.repository import PublishedPost, StatsRepository
@@ -120,7 +121,7 @@ class StatsCollector:
         day = now.astimezone(self.settings.tz).date()
         readings = await self._read_counts()
         stored: list[CountReading] = []
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="stats") as session:
             repo = StatsRepository(session)
             for reading in readings:
                 if reading.subscribers is not None:
@@ -149,7 +150,7 @@ class StatsCollector:
         for reading in stored:
             if reading.alerted and self.alert is not None:
                 await self.alert(self._alert_text(reading))
-                async with self.sessionmaker() as session, session.begin():
+                async with write_session(self.sessionmaker, what="stats") as session:
                     await StatsRepository(session).mark_reported(
                         day, reading.account, reading.platform, now
                     )
@@ -205,7 +206,9 @@ class StatsCollector:
                 for batch in _batches(ids, VIEWS_BATCH):
                     found.update(await publisher.post_views(batch))
             except PublishError as exc:
-                logger.warning(
+                # A platform that cannot tell views with these tokens says so every day.
+                logger.log(
+                    logging.INFO if isinstance(exc, UnsupportedError) else logging.WARNING,
                     "account=%s platform=%s post views not read: %s",
                     account,
                     platform,
@@ -213,7 +216,7 @@ class StatsCollector:
                 )
             if not found:
                 continue
-            async with self.sessionmaker() as session, session.begin():
+            async with write_session(self.sessionmaker, what="stats") as session:
                 repo = StatsRepository(session)
                 for post in items:
                     if post.remote_id in found:
