@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import DeliveryRow
+from crosspost.db import DeliveryRow, write_session
 from crosspost.events import DeliveryEvent, EventKind
 from crosspost.models import (
     Content,
@@ -109,7 +109,7 @@ class FirstOrder:
             return
         now = self.clock()
         released = 0
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="ordering") as session:
             repo = DeliveryRepository(session)
             info = await repo.publication(d.publication_id)
             at = max(now, info.publish_at) if info is not None else now
