@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import fcntl
 import gc
-import json
 import logging
 import os
 import signal
@@ -18,14 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiogram import Bot, Dispatcher
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.coordination import Coordinator, coordinator_for
 from crosspost.db import (
-    RemotePostRow,
     create_engine,
     create_sessionmaker,
     migrate,
@@ -36,6 +33,7 @@ from crosspost.errors import AuthError, PublishError, UsageError
 from crosspost.events import EventSink, FanOutSink, LogSink
 from crosspost.media import MediaStore
 from crosspost.models import DeliveryOperation, Platform
+from crosspost.ordering import FirstOrder, wrap_for_links
 from crosspost.publishing import CheckLine, Publisher, ThrottleFactory
 from crosspost.queue import DeliveryRepository
 from crosspost.service import PublicationService
@@ -161,7 +159,11 @@ def build_publishers(
             from adapters import max as max_adapter
 
             publishers[(name, Platform.MAX)] = max_adapter.create_publisher(
-                settings=settings, account=name, http=http, throttle=throttle
+                settings=settings,
+                account=name,
+                http=http,
+                throttle=throttle,
+                is_taken=_taken(sessionmaker, name, Platform.MAX),
             )
     return publishers
 
@@ -351,40 +353,6 @@ class App:
 # -- MAX (issue 14) -----------------------------------------------------------------------------
 
 
-def remote_id_recorded(
-    sessionmaker: async_sessionmaker[AsyncSession], platform: Platform
-) -> Callable[[str], Awaitable[bool]]:
-    """Whether a remote message id is already in the ledger (as a post or one of its parts)."""
-
-    async def recorded(remote_id: str) -> bool:
-        async with sessionmaker() as session:
-            found = await session.scalar(
-                select(RemotePostRow.id)
-                .where(
-                    RemotePostRow.platform == str(platform),
-                    or_(
-                        RemotePostRow.remote_id == remote_id,
-                        RemotePostRow.parts.contains(json.dumps(remote_id)),
-                    ),
-                )
-                .limit(1)
-            )
-        return found is not None
-
-    return recorded
-
-
-def _wire_max(
-    publishers: dict[tuple[str, Platform], Publisher],
-    sessionmaker: async_sessionmaker[AsyncSession],
-) -> None:
-    from adapters.max import MaxPublisher
-
-    for publisher in publishers.values():
-        if isinstance(publisher, MaxPublisher):
-            publisher.is_taken = remote_id_recorded(sessionmaker, Platform.MAX)
-
-
 def max_listener_wanted(settings: Settings) -> bool:
     return settings.max is not None and any(
         a.max_chat_id is not None for a in settings.accounts.values()
@@ -486,7 +454,6 @@ async def build_app(
     publishers = build_publishers(
         settings, http=http, bot=bot, throttle=limits, sessionmaker=sessionmaker
     )
-    _wire_max(publishers, sessionmaker)
     sink_list: list[EventSink] = [LogSink(), *(sinks or [])]
     sink = FanOutSink(*sink_list)
     sc = settings.scheduler
@@ -502,7 +469,13 @@ async def build_app(
         concurrency=sc.concurrency,
         lease=sc.lease,
     )
-    service = PublicationService(sessionmaker, publishers=publishers, wake=drainer.wake)
+    # -- MAX (issue 14): publish_first holds the other copies back; link_to_first links them
+    order = FirstOrder(settings, sessionmaker, wake=drainer.wake, clock=utcnow)
+    sink.sinks.append(order)
+    wrap_for_links(settings, publishers, sessionmaker)
+    service = PublicationService(
+        sessionmaker, publishers=publishers, wake=drainer.wake, after_enqueue=order.after_enqueue
+    )
     media = MediaStore(settings.media.dir, max_file_size=settings.media.max_file_mb * 1024 * 1024)
     app = App(
         settings=settings,

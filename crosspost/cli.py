@@ -450,7 +450,13 @@ async def open_service(settings: Settings) -> AsyncIterator[PublicationService]:
     engine = create_engine(settings.database.url)
     try:
         await do_migrate(engine)
-        yield PublicationService(create_sessionmaker(engine), publishers={})
+        from crosspost.ordering import FirstOrder
+
+        sessionmaker = create_sessionmaker(engine)
+        order = FirstOrder(
+            settings, sessionmaker, wake=lambda: None, clock=lambda: datetime.now(UTC)
+        )
+        yield PublicationService(sessionmaker, publishers={}, after_enqueue=order.after_enqueue)
     finally:
         await engine.dispose()
 

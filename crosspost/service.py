@@ -6,7 +6,7 @@ Every action is committed together with its audit entry, then the drainer is wok
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -70,6 +70,11 @@ class PublicationView:
     deliveries: tuple[Delivery, ...]
 
 
+AfterEnqueue = Callable[
+    [DeliveryRepository, NewPublication, EnqueueResult, datetime], Awaitable[None]
+]
+
+
 class PublicationService:
     def __init__(
         self,
@@ -78,11 +83,14 @@ class PublicationService:
         publishers: Mapping[tuple[str, Platform], Publisher],
         wake: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = _utcnow,
+        after_enqueue: AfterEnqueue | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.publishers = publishers
         self.wake = wake
         self.clock = clock
+        # Runs inside the enqueue transaction (crosspost.ordering holds back non-first copies).
+        self.after_enqueue = after_enqueue
 
     async def submit(self, new: NewPublication, *, actor: str) -> EnqueueResult:
         """Put the publication and its deliveries in the queue (committed when this returns)."""
@@ -90,6 +98,8 @@ class PublicationService:
         async with write_session(self.sessionmaker, what="service") as session:
             repo = DeliveryRepository(session)
             result = await repo.enqueue(new, now)
+            if self.after_enqueue is not None:
+                await self.after_enqueue(repo, new, result, now)
             if result.delivery_ids:
                 targets = ", ".join(f"{t.account}/{t.platform}" for t in new.targets)
                 await repo.audit(

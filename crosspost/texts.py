@@ -373,6 +373,15 @@ ALERT_STATS_FAILED = (
 
 # -- MAX (issue 14) -----------------------------------------------------------------------------
 
+# link_to_first: the last line of every other copy, before the link to the first one.
+LINK_TO_FIRST = "Первоисточник {platform}:"
+# "in <platform>" for LINK_TO_FIRST (prepositional case).
+PLATFORM_IN = {
+    "telegram": "в Telegram",
+    "vk": "во ВКонтакте",
+    "ok": "в Одноклассниках",
+    "max": "в MAX",
+}
 # A post or an edit in a MAX channel that could not be handled: kept in the inbox, told once.
 MAX_INBOX_FAILED_POST = (
     "⚠️ Пост в канале MAX «{channel}» от {at} не удалось обработать: на другие площадки он не "

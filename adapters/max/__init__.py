@@ -7,7 +7,7 @@ import hashlib
 import aiohttp
 
 from adapters.max.client import MaxClient, SentRegistry, ssl_context
-from adapters.max.publisher import MAX_CAPABILITIES, MaxPublisher, render_max_html
+from adapters.max.publisher import MAX_CAPABILITIES, IsTaken, MaxPublisher, render_max_html
 from crosspost.config import Settings
 from crosspost.errors import ConfigError
 from crosspost.publishing import ThrottleFactory
@@ -61,11 +61,16 @@ def create_publisher(
     account: str,
     http: aiohttp.ClientSession,
     throttle: ThrottleFactory,
+    is_taken: IsTaken | None = None,
 ) -> MaxPublisher:
-    """The MAX publisher of one configured account. Raises ConfigError without max_chat_id."""
+    """The MAX publisher of one configured account; `is_taken(mid)` tells reconcile whether a
+    message is recorded for another delivery. Raises ConfigError without max_chat_id."""
     account_config = settings.accounts.get(account)
     chat_id = account_config.max_chat_id if account_config is not None else None
     if chat_id is None:
         raise ConfigError(f"account {account!r} has no max_chat_id")
     client = create_client(settings, http=http, throttle=throttle, account=account)
-    return MaxPublisher(account=account, chat_id=chat_id, client=client)
+    publisher = MaxPublisher(account=account, chat_id=chat_id, client=client)
+    if is_taken is not None:
+        publisher.is_taken = is_taken
+    return publisher

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.max.client import JsonObject, MaxClient
 from crosspost.config import Settings
-from crosspost.db import MaxSeenRow, MaxSourceRow, MaxStateRow, RemotePostRow
+from crosspost.db import MaxSeenRow, MaxSourceRow, MaxStateRow, RemotePostRow, write_session
 from crosspost.errors import AuthError, PermanentError, TransientError
 from crosspost.inbox import LOW, URGENT, Inbox, Incoming
 from crosspost.media import safe_display_name
@@ -126,7 +126,7 @@ async def load_marker(sessionmaker: async_sessionmaker[AsyncSession]) -> int | N
 async def save_marker(
     sessionmaker: async_sessionmaker[AsyncSession], marker: int, now: datetime
 ) -> None:
-    async with sessionmaker() as session, session.begin():
+    async with write_session(sessionmaker, what="max") as session:
         await session.execute(
             sqlite_insert(MaxStateRow)
             .values(key=MARKER_KEY, value=str(marker), updated_at=now)
@@ -273,7 +273,7 @@ class MaxChannelMirror:
             ),
             actor=f"max:{chat_id}",
         )
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="max") as session:
             await session.execute(
                 sqlite_insert(MaxSourceRow)
                 .values(
@@ -343,7 +343,7 @@ class MaxChannelMirror:
             return await session.get(MaxSeenRow, key) is not None
 
     async def _mark_seen(self, key: str) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="max") as session:
             await session.execute(
                 sqlite_insert(MaxSeenRow).values(key=key, at=self.clock()).on_conflict_do_nothing()
             )

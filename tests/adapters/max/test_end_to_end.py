@@ -60,7 +60,7 @@ class World:
         return {(d.account, d.platform): d.status for d in rows}
 
 
-async def make_world(tmp_path: Path, *, hide_sender: bool = False) -> World:
+async def make_world(tmp_path: Path, *, hide_sender: bool = False, **account: object) -> World:
     tg, vk, ok = TelegramEmulator(token=BOT_TOKEN), VkEmulator(), OkEmulator()
     mx = MaxEmulator(hide_channel_sender=hide_sender)
     seed(tg, vk, ok)
@@ -68,6 +68,7 @@ async def make_world(tmp_path: Path, *, hide_sender: bool = False) -> World:
     seed_max(mx)
     data = sandbox_config(await tg.start(), await vk.start(), await ok.start(), tmp_path, max_base)
     data["max"]["poll_timeout_seconds"] = 1
+    data["accounts"]["administration"].update(account)
     app = await build_app(parse_settings(data, env={}))
     return World(tg=tg, vk=vk, ok=ok, mx=mx, app=app, stop=asyncio.Event())
 
@@ -193,3 +194,22 @@ async def test_max_auth_failure_pauses_only_max(world: World) -> None:
     statuses = await world.statuses()
     assert statuses[("administration", Platform.VK)] is DeliveryStatus.PUBLISHED
     assert statuses[("administration", Platform.MAX)] is DeliveryStatus.PENDING
+
+
+async def test_max_first_then_the_others_with_a_link_to_it(tmp_path: Path) -> None:
+    w = await make_world(tmp_path, publish_first="max", link_to_first=True)
+    try:
+        await w.start()
+        w.tg.post_to_channel(ADM["channel"], text="Штормовое предупреждение")
+        await report_done(w, 3)
+        [message] = w.mx.bot_messages(ADM["max_chat"])
+        assert message.text == "Штормовое предупреждение"
+        (wall_post,) = w.vk.wall(ADM["vk_group"])
+        assert wall_post.text.endswith(f"Первоисточник в MAX: {message.url}")
+        (topic,) = w.ok.group_topics(ADM["ok_group"])
+        assert message.url in topic.text
+    finally:
+        await w.close()
+        await w.app.close()
+        for emulator in (w.tg, w.vk, w.ok, w.mx):
+            await emulator.stop()
