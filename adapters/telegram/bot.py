@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,6 +37,7 @@ def build_dispatcher(
     media_dir: Path,
     clock: Callable[[], datetime],
     album_debounce: timedelta = ALBUM_DEBOUNCE,
+    on_event_change: Callable[[], Awaitable[None]] | None = None,
 ) -> Dispatcher:
     """The dispatcher for polling or the webhook. Its startup re-arms albums buffered before a
     restart; its shutdown stops their timers (the items stay in the database)."""
