@@ -429,7 +429,9 @@ EVENT_CREATED = (
 )
 EVENT_NO_REMINDERS = "нет"
 EVENT_ANNOUNCE_NOW = "сейчас"
-EVENT_MOVED_DONE = "Мероприятие №{id} перенесено на {when}. Сдвинуто напоминаний: {shifted}."
+EVENT_MOVED_DONE = (
+    "Мероприятие №{id} перенесено и состоится {when}. Сдвинуто напоминаний: {shifted}."
+)
 EVENT_CANCELLED_DONE = "Мероприятие №{id} отменено. Снято с очереди публикаций: {cancelled}."
 EVENT_ALREADY_CANCELLED = "Мероприятие №{id} уже отменено."
 EVENT_NOT_FOUND = "Мероприятия №{id} нет."
@@ -451,6 +453,11 @@ BOT_EVENT_ASK_PLACE = "Где? (Например: «городской парк,
 BOT_EVENT_ASK_TEXT = "Текст анонса: что будет, кого приглашаете."
 BOT_EVENT_ASK_PHOTO = "Пришлите фото к анонсу или нажмите «Без фото»."
 BOT_EVENT_NO_PHOTO = "Без фото"
+BOT_EVENT_STALE = "Это уже неактуально: начните заново командой /event."
+BOT_EVENT_REMINDER_AFTER_START = (
+    "Напоминание {typed} — не раньше начала мероприятия. Укажите время до начала."
+)
+BOT_EVENT_CHOOSE_TARGETS = "Выберите хотя бы один аккаунт и платформу, которая у него есть."
 BOT_EVENT_PHOTO_ONLY = "Нужна фотография (или кнопка «Без фото»)."
 BOT_EVENT_TEXT_ONLY = "Нужен текст."
 BOT_EVENT_PANEL = (
@@ -476,7 +483,7 @@ BOT_EVENT_NOTHING_TO_CANCEL = "Сейчас ничего не создаётся
 BOT_EVENT_LIST_HINT = "Перенести: /event_move №, отменить: /event_cancel №."
 BOT_EVENT_USAGE_MOVE = "Так: /event_move 12 (номер из /events)."
 BOT_EVENT_USAGE_CANCEL = "Так: /event_cancel 12 (номер из /events)."
-BOT_EVENT_ASK_NEW_TIME = "Мероприятие №{id} «{title}» сейчас {when}. На когда перенести?"
+BOT_EVENT_ASK_NEW_TIME = "Мероприятие №{id} «{title}» назначено {when}. На когда перенести?"
 BOT_EVENT_ASK_CANCEL = "Отменить мероприятие №{id} «{title}» ({when})?"
 BOT_EVENT_BUTTON_CONFIRM_CANCEL = "Да, отменить"
 BOT_EVENT_BUTTON_KEEP = "Нет"
@@ -487,8 +494,10 @@ BOT_EVENT_BUTTON_POST_NOTICE = "Опубликовать"
 BOT_EVENT_BUTTON_EDIT_ANNOUNCEMENT = "Исправить анонс"
 BOT_EVENT_BUTTON_NO_NOTICE = "Не нужно"
 BOT_EVENT_NOTICE_QUEUED = "Сообщение поставлено в очередь (публикация №{publication_id})."
-BOT_EVENT_ANNOUNCEMENT_EDITED = "Анонс исправлен: {done}."
-BOT_EVENT_ANNOUNCEMENT_NOT_EDITED = "Анонс исправить не удалось — {copies}; поправьте вручную."
+BOT_EVENT_ANNOUNCEMENT_EDIT_QUEUED = (
+    "Анонс будет исправлен на всех площадках, где он вышел; итог — в отчёте о публикации."
+)
+BOT_EVENT_ANNOUNCEMENT_NOT_EDITED = "Здесь анонс не исправить, поправьте вручную: {copies}."
 BOT_EVENT_ANNOUNCEMENT_UNCHANGED = "В анонсе нечего менять."
 
 # Recurring posts.
@@ -503,6 +512,8 @@ RECURRING_BUTTON_RESUME = "▶️ №{id}"
 RECURRING_BUTTON_DELETE = "🗑 №{id}"
 RECURRING_PAUSED = "Повторяющаяся публикация №{id} приостановлена."
 RECURRING_RESUMED = "Повторяющаяся публикация №{id} снова действует; следующая: {next}."
+RECURRING_ASK_DELETE = "Удалить повторяющуюся публикацию №{id}? Уже вышедшие посты останутся."
+RECURRING_BUTTON_CONFIRM_DELETE = "Да, удалить"
 RECURRING_DELETED = "Повторяющаяся публикация №{id} удалена."
 RECURRING_NOT_FOUND = "Повторяющейся публикации №{id} нет."
 ALERT_RECURRING_LATE = (

@@ -15,7 +15,7 @@ from crosspost.config import Settings
 from crosspost.errors import UsageError
 from crosspost.models import Platform
 from crosspost.planning.events import EventPlanner, Planned, PostStatus
-from crosspost.service import CopyOutcome, EditResult
+from crosspost.service import EditResult
 
 app = typer.Typer(no_args_is_help=True, help="Event announcements with reminders.")
 
@@ -45,29 +45,35 @@ def _actor() -> str:
 
 @contextlib.asynccontextmanager
 async def open_planner(settings: Settings) -> AsyncIterator[EventPlanner]:
-    """The planner over the queue (no publishers: the running service sends)."""
+    """The planner over the queue. Publishers are built only so that edits of a published
+    announcement are queued for the platforms that can edit; the running service sends them."""
+    import aiohttp
+
+    from adapters.telegram.session import create_bot
+    from crosspost.app import build_publishers
     from crosspost.cli import open_service
+    from crosspost.publishing import no_throttle
 
-    async with open_service(settings) as service:
-        planner = EventPlanner(settings=settings, service=service)
-        if settings.feeds.dir is not None:
-            from crosspost.planning.feeds import FeedWriter
-
-            writer = FeedWriter(
-                settings=settings,
-                sessionmaker=service.sessionmaker,
-                events=planner,
-                clock=service.clock,
+    async with open_service(settings) as service, aiohttp.ClientSession() as http:
+        bot = create_bot(settings.telegram)
+        try:
+            service.publishers = build_publishers(
+                settings, http=http, bot=bot, throttle=no_throttle
             )
-            planner.on_change = lambda: _write(writer)
-        yield planner
+            planner = EventPlanner(settings=settings, service=service)
+            if settings.feeds.dir is not None:
+                from crosspost.planning.feeds import FeedWriter
 
-
-async def _write(writer: object) -> None:
-    from crosspost.planning.feeds import FeedWriter
-
-    if isinstance(writer, FeedWriter):
-        await writer.write_all()
+                writer = FeedWriter(
+                    settings=settings,
+                    sessionmaker=service.sessionmaker,
+                    events=planner,
+                    clock=service.clock,
+                )
+                planner.on_change = writer.write_all_quietly
+            yield planner
+        finally:
+            await bot.session.close()
 
 
 def _local(at: datetime, settings: Settings) -> str:
@@ -86,18 +92,13 @@ def _edit_lines(result: EditResult | None) -> list[str]:
         return []
     if not result.changed:
         return ["Announcement: nothing to change."]
-    lines = []
+    lines = ["Announcement updated: published copies will be edited by the running service."]
     for copy in result.copies:
-        where = f"{copy.remote.account}/{copy.remote.platform}"
-        if copy.outcome is CopyOutcome.DONE:
-            lines.append(f"Announcement edited on {where}.")
-        else:
-            lines.append(
-                f"Announcement NOT edited on {where} ({copy.outcome}"
-                f"{': ' + str(copy.error) if copy.error else ''}); edit it by hand: "
-                f"{copy.remote.url or copy.remote.remote_id}"
-            )
-    return lines or ["Announcement updated (not yet sent)."]
+        lines.append(
+            f"Announcement on {copy.remote.account}/{copy.remote.platform} cannot be edited "
+            f"there; edit it by hand: {copy.remote.url or copy.remote.remote_id}"
+        )
+    return lines
 
 
 @app.command("add")

@@ -161,13 +161,13 @@ def default_reminders(specs: Sequence[str], starts_at: datetime, tz: ZoneInfo) -
     return result
 
 
-def _media_json(item: MediaItem | None) -> str | None:
+def media_to_json(item: MediaItem | None) -> str | None:
     if item is None:
         return None
     return json.dumps({**asdict(item), "path": str(item.path), "kind": str(item.kind)})
 
 
-def _media_from(raw: str | None) -> MediaItem | None:
+def media_from_json(raw: str | None) -> MediaItem | None:
     if raw is None:
         return None
     data = json.loads(raw)
@@ -186,7 +186,7 @@ def _event(row: EventRow, posts: Sequence[EventPostRow]) -> Event:
         previous_starts_at=row.previous_starts_at,
         accounts=tuple(json.loads(row.accounts)),
         platforms=tuple(Platform(p) for p in json.loads(row.platforms)),
-        photo=_media_from(row.photo),
+        photo=media_from_json(row.photo),
         status=EventStatus(row.status),
         sequence=row.sequence,
         created_by=row.created_by,
@@ -347,7 +347,7 @@ class EventPlanner:
                 starts_at=new.starts_at,
                 accounts=json.dumps(sorted({t.account for t in targets})),
                 platforms=json.dumps(sorted({str(t.platform) for t in targets})),
-                photo=_media_json(new.photo),
+                photo=media_to_json(new.photo),
                 status=str(EventStatus.SCHEDULED),
                 sequence=0,
                 created_by=actor,
@@ -602,6 +602,18 @@ class EventPlanner:
                 texts.EVENT_NOT_FOUND.format(id=event_id),
             )
         now = self.clock()
+        async with self.sessionmaker() as session:
+            # A second press of the same button after the same change posts nothing new.
+            already = await session.scalar(
+                select(EventPostRow.publication_id).where(
+                    EventPostRow.event_id == event_id,
+                    EventPostRow.kind == str(kind),
+                    EventPostRow.created_at >= event.updated_at,
+                    EventPostRow.publication_id.is_not(None),
+                )
+            )
+        if already is not None:
+            return already
         async with self.sessionmaker() as session, session.begin():
             post = EventPostRow(
                 event_id=event_id,

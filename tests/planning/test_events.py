@@ -145,6 +145,7 @@ async def test_move_shifts_pending_reminders_and_offers_notice_and_edit(
     edit = await world.events.edit_announcement(event.event_id, actor="test")
     assert edit is not None
     assert edit.changed
+    await world.drain()  # the edit of each published copy is a queued operation
     edited = [c for c in world.fake().calls if c.method == "edit"]
     assert edited
     assert edited[-1].content is not None
@@ -195,6 +196,10 @@ async def test_cancel_cancels_pending_posts_and_offers_notice(world_factory: Wor
     edit = await world.events.edit_announcement(event.event_id, actor="test")
     assert edit is not None
     assert edit.changed
+    await world.drain()
+    edited = [c for c in world.fake().calls if c.method == "edit"]
+    assert edited[-1].content is not None
+    assert edited[-1].content.text.text.startswith("ОТМЕНЕНО\n\nСубботник")
     await world.events.post_notice(event.event_id, actor="test")
     world.clock.now = STARTS
     assert await world.drain() == 2  # only the notice
