@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.dates import DateParseError, DateProblem, parse_local_time
-from crosspost.db import EventDraftRow
+from crosspost.db import EventDraftRow, write_session
 from crosspost.errors import PublishError, UsageError
 from crosspost.models import MediaItem, MediaKind, Platform
 from crosspost.planning import wording
@@ -163,7 +163,7 @@ class EventDialog:
             return await session.get(EventDraftRow, draft_id)
 
     async def _save(self, draft_id: int, *, step: str | None = None, **fields: Any) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="event draft") as session:
             row = await session.get(EventDraftRow, draft_id)
             if row is None:
                 return
@@ -176,7 +176,7 @@ class EventDialog:
 
     async def _start(self, user_id: int, chat_id: int, step: str, **fields: Any) -> int:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="event draft") as session:
             await session.execute(delete(EventDraftRow).where(EventDraftRow.user_id == user_id))
             row = EventDraftRow(
                 user_id=user_id,
@@ -191,7 +191,7 @@ class EventDialog:
             return row.id
 
     async def _drop(self, draft_id: int) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="event draft") as session:
             await session.execute(delete(EventDraftRow).where(EventDraftRow.id == draft_id))
 
     # -- messages -----------------------------------------------------------------------------

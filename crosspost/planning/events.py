@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import EventPostRow, EventRow, PublicationRow
+from crosspost.db import EventPostRow, EventRow, PublicationRow, write_session
 from crosspost.errors import UsageError
 from crosspost.models import (
     Content,
@@ -339,7 +339,7 @@ class EventPlanner:
                 )
         reminders = sorted(set(reminders))
         skipped = tuple(at for at in reminders if at <= now)
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="events") as session:
             row = EventRow(
                 title=new.title.strip(),
                 place=new.place.strip(),
@@ -415,7 +415,7 @@ class EventPlanner:
                 title=title,
             )
             publication_id = (await self.service.submit(new, actor=actor)).publication_id
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="events") as session:
             await session.execute(
                 update(EventPostRow)
                 .where(EventPostRow.id == post.post_id)
@@ -475,7 +475,7 @@ class EventPlanner:
         return row
 
     async def _set_post(self, post_id: int, **values: object) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="events") as session:
             await session.execute(
                 update(EventPostRow).where(EventPostRow.id == post_id).values(**values)
             )
@@ -492,7 +492,7 @@ class EventPlanner:
         if starts_at <= now:
             raise EventError("the new time is in the past", texts.EVENT_IN_PAST)
         delta = starts_at - event.starts_at
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="events") as session:
             row = await self._row(session, event_id)
             row.previous_starts_at = row.starts_at
             row.starts_at = starts_at
@@ -555,7 +555,7 @@ class EventPlanner:
                 f"event {event_id} is already cancelled",
                 texts.EVENT_ALREADY_CANCELLED.format(id=event_id),
             )
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="events") as session:
             row = await self._row(session, event_id)
             row.status = str(EventStatus.CANCELLED)
             row.sequence += 1
@@ -614,7 +614,7 @@ class EventPlanner:
             )
         if already is not None:
             return already
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="events") as session:
             post = EventPostRow(
                 event_id=event_id,
                 kind=str(kind),

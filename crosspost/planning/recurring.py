@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import PublicationRow, RecurringRuleRow, RecurringRunRow
+from crosspost.db import PublicationRow, RecurringRuleRow, RecurringRunRow, write_session
 from crosspost.errors import UsageError
 from crosspost.models import Content, NewPublication, Platform, PublicationSource
 from crosspost.richtext import RichText
@@ -271,7 +271,7 @@ class RecurringPlanner:
         tz = self.settings.telegram.timezone
         schedule = Schedule(rule, ZoneInfo(tz), anchor=now)
         schedule.check_interval(now)
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             row = RecurringRuleRow(
                 rule=schedule.rule,
                 timezone=tz,
@@ -309,7 +309,7 @@ class RecurringPlanner:
 
     async def pause(self, rule_id: int, *, actor: str) -> Rule:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             row = await self._live(session, rule_id)
             row.paused = True
         await self._unqueue_ahead(rule_id, actor=actor)
@@ -320,7 +320,7 @@ class RecurringPlanner:
     async def resume(self, rule_id: int, *, actor: str) -> Rule:
         """Resume from now: runs that fell in the pause are not made up."""
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             row = await self._live(session, rule_id)
             if row.paused:
                 row.paused = False
@@ -331,7 +331,7 @@ class RecurringPlanner:
 
     async def delete(self, rule_id: int, *, actor: str) -> None:
         now = self.clock()
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             row = await self._live(session, rule_id)
             row.deleted_at = now
             row.paused = True
@@ -411,7 +411,7 @@ class RecurringPlanner:
                         )
                     )
             # Everything up to the horizon is settled now (made, claimed elsewhere or skipped).
-            async with self.sessionmaker() as session, session.begin():
+            async with write_session(self.sessionmaker, what="recurring") as session:
                 await session.execute(
                     update(RecurringRuleRow)
                     .where(RecurringRuleRow.id == row.id, RecurringRuleRow.checked_until < horizon)
@@ -452,7 +452,7 @@ class RecurringPlanner:
         self, rule_id: int, run_at: datetime, status: RunStatus, now: datetime
     ) -> bool:
         """Write the run's row; False when it exists already (the unique key says so)."""
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             result = await session.execute(
@@ -480,7 +480,7 @@ class RecurringPlanner:
             author=self._author(row.id),
         )
         result = await self.service.submit(new, actor=self._author(row.id))
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             await session.execute(
                 update(RecurringRunRow)
                 .where(RecurringRunRow.rule_id == row.id, RecurringRunRow.run_at == run_at)
@@ -527,7 +527,7 @@ class RecurringPlanner:
             )
 
     async def _set_run(self, run_id: int, **values: object) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with write_session(self.sessionmaker, what="recurring") as session:
             await session.execute(
                 update(RecurringRunRow).where(RecurringRunRow.id == run_id).values(**values)
             )
