@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from crosspost.config import Settings
 from crosspost.events import EventSink
 from crosspost.planning.events import EventPlanner
-from crosspost.planning.feeds import FeedWriter
 from crosspost.planning.recurring import TICK_EVERY, Alert, RecurringPlanner
 from crosspost.service import PublicationService
 from scheduler.periodic import PeriodicJob
+
+if TYPE_CHECKING:
+    from crosspost.planning.feeds import FeedWriter
 
 # Planned posts a crash left unsubmitted are looked for this often.
 RECOVER_EVERY = timedelta(minutes=5)
@@ -32,6 +35,9 @@ class Planning:
         recurring = RecurringPlanner(settings=settings, service=service, alert=alert)
         feeds = None
         if settings.feeds.dir is not None:
+            # feedgen and icalendar load only where feeds are written (start-up time).
+            from crosspost.planning.feeds import FeedWriter
+
             feeds = FeedWriter(
                 settings=settings,
                 sessionmaker=service.sessionmaker,
