@@ -134,6 +134,7 @@ class FeedWriter:
         self.clock = clock
         self.debounce = debounce
         self._pending: asyncio.Task[None] | None = None
+        self._dirty = False
         self._lock = asyncio.Lock()
         # Set after every write; tests wait on it.
         self.written = asyncio.Event()
@@ -145,16 +146,25 @@ class FeedWriter:
             self.request_write()
 
     def request_write(self) -> None:
-        """Write soon; requests within the debounce share one write."""
+        """Write soon; requests within the debounce share one write, and a request that comes
+        while a write runs gets another write after it."""
+        self._dirty = True
         if self._pending is None or self._pending.done():
             self._pending = asyncio.create_task(self._debounced(), name="feeds")
 
     async def _debounced(self) -> None:
-        await asyncio.sleep(self.debounce.total_seconds())
-        try:
-            await self.write_all()
-        except Exception:
-            logger.exception("feeds not written")
+        while self._dirty:
+            await asyncio.sleep(self.debounce.total_seconds())
+            self._dirty = False
+            try:
+                await self.write_all()
+            except Exception:
+                logger.exception("feeds not written")
+
+    async def settled(self) -> None:
+        """Wait until every requested write is done."""
+        while self._pending is not None and not self._pending.done():
+            await asyncio.shield(self._pending)
 
     async def close(self) -> None:
         if self._pending is not None and not self._pending.done():

@@ -69,6 +69,7 @@ async def test_event_announcement_reaches_vk_and_ok_and_the_feeds(
         while await world.app.drainer.drain_once():
             pass
         await planning.feeds.written.wait()
+        await planning.feeds.settled()
     adm = ACCOUNTS["administration"]
     (post,) = world.vk.wall(adm["vk_group"])
     assert post.text.startswith("Субботник в городском парке\n\n")
