@@ -17,9 +17,9 @@ run: $(STAMP)
 	$(BIN)/crosspost run $(if $(CONFIG),-c $(CONFIG),)
 
 test: $(STAMP)
-	$(BIN)/ruff check crosspost adapters scheduler migrations tests benchmarks
-	$(BIN)/ruff format --check crosspost adapters scheduler migrations tests benchmarks
-	$(BIN)/mypy crosspost adapters scheduler
+	$(BIN)/ruff check crosspost adapters scheduler staffbot migrations tests benchmarks
+	$(BIN)/ruff format --check crosspost adapters scheduler staffbot migrations tests benchmarks
+	$(BIN)/mypy crosspost adapters scheduler staffbot
 	scripts/with-postgres $(BIN)/pytest
 
 bench: $(STAMP)

@@ -34,6 +34,7 @@ from crosspost.events import EventSink, FanOutSink, LogSink
 from crosspost.media import MediaStore
 from crosspost.models import DeliveryOperation, Platform
 from crosspost.ordering import FirstOrder, wrap_for_links
+from crosspost.planning.wiring import Planning
 from crosspost.publishing import CheckLine, Publisher, ThrottleFactory
 from crosspost.queue import DeliveryRepository
 from crosspost.service import PublicationService
@@ -187,15 +188,21 @@ class App:
     intake: TelegramIntake | None = None
     # Leadership and cross-process wake-ups (crosspost.coordination) while the service runs.
     coordinator: Coordinator | None = None
+    # Events, recurring posts and website feeds (issue 11).
+    planning: Planning | None = None
 
     async def close(self) -> None:
+        if self.planning is not None:
+            await self.planning.close()
         await self.http.close()
         if self.bot is not None:
             await self.bot.session.close()
         await self.engine.dispose()
 
     def periodic_jobs(self) -> list[PeriodicJob]:
+        planned = self.planning.periodic_jobs() if self.planning is not None else []
         return [
+            *planned,
             PeriodicJob(name="lease-sweep", func=self.sweep_leases, every=LEASE_SWEEP_EVERY),
             PeriodicJob(name="media-cleanup", func=self.cleanup_media, every=MEDIA_CLEANUP_EVERY),
             PeriodicJob(
@@ -491,6 +498,8 @@ async def build_app(
         sinks=sink_list,
     )
     drainer.on_keep_alive = app.keep_alive_done
+    app.planning = Planning.build(settings=settings, service=service, alert=app.alert)
+    sink.sinks.extend(app.planning.sinks)
     if bot is not None:
         from adapters.telegram.reports import TelegramReporter
 
@@ -634,6 +643,7 @@ async def run_telegram(app: App) -> None:
         sessionmaker=app.sessionmaker,
         media_dir=app.settings.media.dir,
         clock=app.clock,
+        on_event_change=app.planning.on_event_change if app.planning is not None else None,
     )
     intake = TelegramIntake(
         bot=app.bot, dp=dp, settings=app.settings, sessionmaker=app.sessionmaker, clock=app.clock

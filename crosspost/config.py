@@ -423,6 +423,49 @@ class StatsConfig(_Model):
         return f"{self.collect_minute} {self.collect_hour} * * *"
 
 
+# -- events, recurring posts, feeds (issue 11) --------------------------------------------------
+
+_REMINDER_OFFSET = re.compile(
+    r"^(?:(?P<d>\d+)d@(?P<H>\d{1,2}):(?P<M>\d{2})|(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?)$"
+)
+
+
+class EventsConfig(_Model):
+    # Reminders before each event unless staff choose others: "1d@10:00" is the day before at
+    # 10:00 local time, "2h" two hours before, "30m" half an hour before.
+    reminders: list[str] = Field(default_factory=lambda: ["1d@10:00", "2h"])
+    # A recurring run missed (the service was down) by less than this is made late; an older
+    # one is skipped and staff are told.
+    recurring_grace_minutes: int = Field(default=60, ge=0)
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminder_shape(cls, value: list[str]) -> list[str]:
+        for item in value:
+            match = _REMINDER_OFFSET.match(item.strip())
+            if not item.strip() or match is None or (match["H"] and int(match["H"]) > 23):
+                raise ValueError(
+                    f'reminder {item!r}: use "1d@10:00" (days before at a local time), '
+                    '"2h", "30m" or "1h30m" (before the event)'
+                )
+        return value
+
+    @property
+    def recurring_grace(self) -> timedelta:
+        return timedelta(minutes=self.recurring_grace_minutes)
+
+
+class FeedsConfig(_Model):
+    # Where the Atom feeds and iCalendar files for the website are written; unset: none.
+    dir: Path | None = None
+    # The public address of `dir` (as the website serves it), for links to photos in the feed.
+    base_url: str | None = None
+    max_entries: int = Field(default=50, ge=1, le=1000)
+
+
+# -- end of issue 11 config -----------------------------------------------------------------------
+
+
 class Settings(_Model):
     database: DatabaseConfig = DatabaseConfig()
     telegram: TelegramConfig
@@ -434,6 +477,8 @@ class Settings(_Model):
     http: HttpConfig | None = None
     logging: LoggingConfig = LoggingConfig()
     stats: StatsConfig = StatsConfig()
+    events: EventsConfig = EventsConfig()
+    feeds: FeedsConfig = FeedsConfig()
     accounts: dict[str, AccountConfig] = Field(min_length=1)
     # Set by `run --sandbox`: the service talks to the built-in emulators.
     sandbox: bool = False
@@ -496,7 +541,7 @@ class Settings(_Model):
 
 # Keys whose value is a path: a relative one is taken from the config file's folder, which is
 # what a service user expects (the unit's working directory is not where the file lives).
-PATH_KEYS: tuple[tuple[str, str], ...] = (("media", "dir"),)
+PATH_KEYS: tuple[tuple[str, str], ...] = (("media", "dir"), ("feeds", "dir"))
 
 Problem = tuple[str, str]  # (dotted key, one plain-English line)
 

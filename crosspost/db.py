@@ -378,7 +378,91 @@ class PostViewsRow(Base):
 
 # -- events and recurring posts (issue 11) ----------------------------------------------------
 
-# (event tables go here)
+
+class EventRow(Base):
+    """An event staff announce: its announcement and reminders are ordinary publications."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+    place: Mapped[str] = mapped_column(String(512))
+    text: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    # The time before the last move, for the «перенос» notice.
+    previous_starts_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    accounts: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of account names
+    platforms: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of platforms
+    photo: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON of the media item
+    status: Mapped[str] = mapped_column(String(16))  # scheduled | cancelled
+    # Bumped on every move or cancel: the iCalendar SEQUENCE, so calendars take the change.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EventPostRow(Base):
+    """One publication planned for an event: the announcement, a reminder, a notice."""
+
+    __tablename__ = "event_posts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # announcement | reminder | moved | cancelled
+    due_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # planned | queued | skipped | cancelled
+    publication_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RecurringRuleRow(Base):
+    """A post repeated by a cron line or an RRULE, in the local zone it was written in."""
+
+    __tablename__ = "recurring_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(512))
+    timezone: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    accounts: Mapped[str] = mapped_column(Text, default="[]")
+    platforms: Mapped[str] = mapped_column(Text, default="[]")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Runs at or before this instant are settled (made, made late or skipped).
+    checked_until: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RecurringRunRow(Base):
+    """One run of a rule. The unique (rule, instant) pair is what stops a second enqueue."""
+
+    __tablename__ = "recurring_runs"
+    __table_args__ = (UniqueConstraint("rule_id", "run_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(
+        ForeignKey("recurring_rules.id", ondelete="CASCADE"), index=True
+    )
+    run_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # claimed | queued | late | skipped
+    publication_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class EventDraftRow(Base):
+    """An event a staff member is creating in the bot, step by step (survives a restart)."""
+
+    __tablename__ = "event_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    step: Mapped[str] = mapped_column(String(16))
+    data: Mapped[str] = mapped_column(Text, default="{}")  # JSON of the fields typed so far
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 # -- MAX (issue 14) -----------------------------------------------------------------------------

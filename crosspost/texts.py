@@ -368,7 +368,164 @@ ALERT_STATS_FAILED = (
 
 # -- events and recurring posts (issue 11) ----------------------------------------------------
 
-# (event texts go here)
+# «в субботу, 5 декабря, в 10:00»: the weekday in the accusative after «в»/«во».
+WEEKDAYS_ON = (
+    "в понедельник",
+    "во вторник",
+    "в среду",
+    "в четверг",
+    "в пятницу",
+    "в субботу",
+    "в воскресенье",
+)
+MONTHS_GENITIVE = (
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+)
+EVENT_WHEN = "{weekday}, {day} {month}, в {time}"
+EVENT_WHEN_WITH_YEAR = "{weekday}, {day} {month} {year} года, в {time}"
+EVENT_TODAY = "сегодня, в {time}"
+EVENT_TOMORROW = "завтра, {when}"
+
+# The texts of an event's publications, built from its fields (planning/events.py fills them).
+EVENT_ANNOUNCEMENT = "{title}\n\n{When}.\nМесто: {place}.\n\n{text}"
+EVENT_REMINDER = "Напоминаем: «{title}» — {when}.\nМесто: {place}.\n\n{text}"
+EVENT_MOVED = (
+    "Перенос: «{title}» состоится {when} (ранее планировалось {old_when}).\nМесто: {place}."
+)
+EVENT_CANCELLED = "Отменено: «{title}» {when} не состоится."
+# Put above the announcement edited in place after a cancel.
+EVENT_CANCELLED_MARK = "ОТМЕНЕНО\n\n"
+EVENT_TITLE_REMINDER = "Напоминание: {title}"
+EVENT_TITLE_MOVED = "Перенос: {title}"
+EVENT_TITLE_CANCELLED = "Отменено: {title}"
+
+# What staff read about events (bot and CLI).
+EVENT_KINDS = {
+    "announcement": "анонс",
+    "reminder": "напоминание",
+    "moved": "сообщение о переносе",
+    "cancelled": "сообщение об отмене",
+}
+EVENT_POST_STATUSES = {
+    "planned": "готовится",
+    "queued": "в очереди",
+    "skipped": "пропущено",
+    "cancelled": "отменено",
+}
+EVENT_SKIPPED_REMINDERS = "Не будут отправлены (их время уже прошло): {items}."
+EVENT_CREATED = (
+    "Мероприятие №{id} «{title}» — {when}, {place}.\nАнонс: {announce}. Напоминания: {reminders}."
+)
+EVENT_NO_REMINDERS = "нет"
+EVENT_ANNOUNCE_NOW = "сейчас"
+EVENT_MOVED_DONE = (
+    "Мероприятие №{id} перенесено и состоится {when}. Сдвинуто напоминаний: {shifted}."
+)
+EVENT_CANCELLED_DONE = "Мероприятие №{id} отменено. Снято с очереди публикаций: {cancelled}."
+EVENT_ALREADY_CANCELLED = "Мероприятие №{id} уже отменено."
+EVENT_NOT_FOUND = "Мероприятия №{id} нет."
+EVENT_IN_PAST = "Время мероприятия уже прошло: укажите будущее."
+EVENT_LIST_EMPTY = "Предстоящих мероприятий нет."
+EVENT_LIST_TITLE = "Предстоящие мероприятия:"
+EVENT_LIST_LINE = "№{id} · {when} · {title} · {place}{cancelled}"
+EVENT_LIST_CANCELLED = " · ОТМЕНЕНО"
+
+# The bot dialog for an event.
+BOT_EVENT_ASK_TITLE = (
+    "Новое мероприятие. Как оно называется? (Например: «Субботник в городском парке».) "
+    "Отменить: /cancel"
+)
+BOT_EVENT_ASK_WHEN = (
+    "Когда оно начнётся? Местное время, например «05.12 10:00» или «5 декабря в 10:00»."
+)
+BOT_EVENT_ASK_PLACE = "Где? (Например: «городской парк, центральный вход».)"
+BOT_EVENT_ASK_TEXT = "Текст анонса: что будет, кого приглашаете."
+BOT_EVENT_ASK_PHOTO = "Пришлите фото к анонсу или нажмите «Без фото»."
+BOT_EVENT_NO_PHOTO = "Без фото"
+BOT_EVENT_STALE = "Это уже неактуально: начните заново командой /event."
+BOT_EVENT_REMINDER_AFTER_START = (
+    "Напоминание {typed} — не раньше начала мероприятия. Укажите время до начала."
+)
+BOT_EVENT_CHOOSE_TARGETS = "Выберите хотя бы один аккаунт и платформу, которая у него есть."
+BOT_EVENT_PHOTO_ONLY = "Нужна фотография (или кнопка «Без фото»)."
+BOT_EVENT_TEXT_ONLY = "Нужен текст."
+BOT_EVENT_PANEL = (
+    "Мероприятие: {title}\n{When}\nМесто: {place}\n\n"
+    "Аккаунты: {accounts}\nПлатформы: {platforms}\n"
+    "Анонс: {announce}\nНапоминания: {reminders}"
+)
+BOT_EVENT_BUTTON_ANNOUNCE_NOW = "Анонс сейчас"
+BOT_EVENT_BUTTON_ANNOUNCE_LATER = "Анонс позже…"
+BOT_EVENT_BUTTON_REMINDERS = "Изменить напоминания…"
+BOT_EVENT_BUTTON_DEFAULT_REMINDERS = "Напоминания по умолчанию"
+BOT_EVENT_BUTTON_CREATE = "✅ Создать"
+BOT_EVENT_BUTTON_DISCARD = "Отменить"
+BOT_EVENT_ASK_ANNOUNCE_AT = "Когда опубликовать анонс? Местное время, например «03.12 12:00»."
+BOT_EVENT_ASK_REMINDERS = (
+    "Напишите время напоминаний, каждое с новой строки: «04.12 10:00», «накануне в 10:00», "
+    "«за 2 часа», «за 30 минут». Без напоминаний: «нет»."
+)
+BOT_EVENT_BAD_TIME = "Не понял время «{typed}». Пример: «05.12 10:00»."
+BOT_EVENT_PAST_TIME = "«{typed}» — это уже прошедшее время. Укажите будущее."
+BOT_EVENT_DISCARDED = "Мероприятие не создано."
+BOT_EVENT_NOTHING_TO_CANCEL = "Сейчас ничего не создаётся."
+BOT_EVENT_LIST_HINT = "Перенести: /event_move №, отменить: /event_cancel №."
+BOT_EVENT_USAGE_MOVE = "Так: /event_move 12 (номер из /events)."
+BOT_EVENT_USAGE_CANCEL = "Так: /event_cancel 12 (номер из /events)."
+BOT_EVENT_ASK_NEW_TIME = "Мероприятие №{id} «{title}» назначено {when}. На когда перенести?"
+BOT_EVENT_ASK_CANCEL = "Отменить мероприятие №{id} «{title}» ({when})?"
+BOT_EVENT_BUTTON_CONFIRM_CANCEL = "Да, отменить"
+BOT_EVENT_BUTTON_KEEP = "Нет"
+BOT_EVENT_KEPT = "Мероприятие остаётся в силе."
+BOT_EVENT_OFFER_NOTICE_MOVED = "Опубликовать сообщение о переносе?"
+BOT_EVENT_OFFER_NOTICE_CANCELLED = "Опубликовать сообщение об отмене?"
+BOT_EVENT_BUTTON_POST_NOTICE = "Опубликовать"
+BOT_EVENT_BUTTON_EDIT_ANNOUNCEMENT = "Исправить анонс"
+BOT_EVENT_BUTTON_NO_NOTICE = "Не нужно"
+BOT_EVENT_NOTICE_QUEUED = "Сообщение поставлено в очередь (публикация №{publication_id})."
+BOT_EVENT_ANNOUNCEMENT_EDIT_QUEUED = (
+    "Анонс будет исправлен на всех площадках, где он вышел; итог — в отчёте о публикации."
+)
+BOT_EVENT_ANNOUNCEMENT_NOT_EDITED = "Здесь анонс не исправить, поправьте вручную: {copies}."
+BOT_EVENT_ANNOUNCEMENT_UNCHANGED = "В анонсе нечего менять."
+
+# Recurring posts.
+RECURRING_STATUS_ACTIVE = "действует"
+RECURRING_STATUS_PAUSED = "на паузе"
+RECURRING_LIST_EMPTY = "Повторяющихся публикаций нет. Добавить: crosspost recurring add."
+RECURRING_LIST_TITLE = "Повторяющиеся публикации:"
+RECURRING_LIST_LINE = "№{id} · {rule} · {status} · следующая: {next} · {accounts}\n«{text}»"
+RECURRING_NO_NEXT = "нет"
+RECURRING_BUTTON_PAUSE = "⏸ №{id}"
+RECURRING_BUTTON_RESUME = "▶️ №{id}"
+RECURRING_BUTTON_DELETE = "🗑 №{id}"
+RECURRING_PAUSED = "Повторяющаяся публикация №{id} приостановлена."
+RECURRING_RESUMED = "Повторяющаяся публикация №{id} снова действует; следующая: {next}."
+RECURRING_ASK_DELETE = "Удалить повторяющуюся публикацию №{id}? Уже вышедшие посты останутся."
+RECURRING_BUTTON_CONFIRM_DELETE = "Да, удалить"
+RECURRING_DELETED = "Повторяющаяся публикация №{id} удалена."
+RECURRING_NOT_FOUND = "Повторяющейся публикации №{id} нет."
+ALERT_RECURRING_LATE = (
+    "⏰ Повторяющаяся публикация №{id} («{text}») должна была выйти {at}, но сервис не "
+    "работал; она публикуется с опозданием."
+)
+ALERT_RECURRING_SKIPPED = (
+    "⚠️ Повторяющаяся публикация №{id} («{text}») не вышла {at}: сервис не работал дольше "
+    "допустимого опоздания ({grace} мин). Пропущено выпусков: {count}. Если нужно, "
+    "опубликуйте вручную."
+)
+FEED_UNTITLED = "Публикация"
 
 
 # -- MAX (issue 14) -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,9 @@ COMMANDS = (
     ("status", "Состояние аккаунтов"),
     ("stats", "Подписчики: сегодня и год назад"),
     ("delete", "Удалить пост по ссылке"),
+    ("event", "Новое мероприятие"),
+    ("events", "Мероприятия: перенести, отменить"),
+    ("recurring", "Повторяющиеся публикации"),
     ("help", "Справка"),
 )
 
@@ -37,6 +40,7 @@ def build_dispatcher(
     media_dir: Path,
     clock: Callable[[], datetime],
     album_debounce: timedelta = ALBUM_DEBOUNCE,
+    on_event_change: Callable[[], Awaitable[None]] | None = None,
 ) -> Dispatcher:
     """The dispatcher for polling or the webhook. Its startup re-arms albums buffered before a
     restart; its shutdown stops their timers (the items stay in the database)."""
@@ -63,6 +67,21 @@ def build_dispatcher(
     dp.include_router(
         build_stats_router(settings=settings, sessionmaker=sessionmaker, clock=clock)
     )
+    # -- events and recurring posts (issue 11): before the dialog, which takes every message --
+    from staffbot.events import EventDialog
+    from staffbot.recurring import RecurringDialog
+
+    events = EventDialog(
+        settings=settings,
+        service=service,
+        sessionmaker=sessionmaker,
+        media_dir=media_dir,
+        clock=clock,
+        on_change=on_event_change,
+    )
+    dp.include_router(events.router)
+    dp.include_router(RecurringDialog(settings=settings, service=service, clock=clock).router)
+    # -- end of events and recurring posts --
     dp.include_router(mirror.router)
     dp.include_router(dialog.router)
 
