@@ -26,6 +26,9 @@ bench: $(STAMP)
 	-$(BIN)/python -m benchmarks.queue
 	-$(BIN)/python -m benchmarks.telegram
 	-$(BIN)/python -m benchmarks.media
+	-$(BIN)/python -m benchmarks.intake
+	-scripts/with-postgres $(BIN)/python -m benchmarks.postgres
+	-$(BIN)/python -m benchmarks.chaos
 
 clean:
 	rm -rf $(VENV) build *.egg-info
