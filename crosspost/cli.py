@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import OperationalError
@@ -23,7 +24,7 @@ from crosspost.commands import event as event_commands
 from crosspost.commands import max as max_commands
 from crosspost.commands import recurring as recurring_commands
 from crosspost.commands import stats as stats_commands
-from crosspost.config import Settings, load_settings, secret_values
+from crosspost.config import HttpConfig, Settings, load_settings, secret_values
 from crosspost.db import sqlite_path
 from crosspost.errors import ConfigError, UsageError
 from crosspost.logs import LogFormat
@@ -211,6 +212,15 @@ def run(
     ] = False,
     verbose: VerboseOption = False,
     log_format: LogFormatOption = None,
+    http_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--http-listen",
+            metavar="HOST:PORT",
+            help="Serve /healthz and /metrics here instead of [http] listen (one port per "
+            "process when several run on one machine).",
+        ),
+    ] = None,
 ) -> None:
     """Run the service: the queue drain loop, periodic jobs, the Telegram bot and mirror.
 
@@ -233,6 +243,8 @@ def run(
         from crosspost.monitor import Metrics, start_monitor
 
         settings = settings_from(path, verbose=verbose, log_format=log_format)
+        if http_listen is not None:
+            settings = settings.model_copy(update={"http": http_listen_config(http_listen)})
         lock = RunLock.acquire(settings.database.url)
         try:
             metrics = Metrics()
@@ -251,6 +263,15 @@ def run(
                 lock.release()
 
     run_async(main)
+
+
+def http_listen_config(value: str) -> HttpConfig:
+    try:
+        return HttpConfig(listen=value)
+    except ValidationError:
+        raise UsageError(
+            f"--http-listen {value!r}: give HOST:PORT, for example 127.0.0.1:9101"
+        ) from None
 
 
 @app.command()

@@ -129,3 +129,15 @@ def test_version(flag: str) -> None:
     result = runner.invoke(app, [flag])
     assert result.exit_code == 0
     assert result.output.startswith(f"crosspost {__version__}")
+
+
+def test_http_listen_override_is_checked(config: Path) -> None:
+    result = runner.invoke(app, ["run", "-c", str(config), "--http-listen", "nowhere"])
+    assert result.exit_code == 2
+    assert "--http-listen 'nowhere': give HOST:PORT" in result.output
+
+
+def test_http_listen_override_takes_a_port() -> None:
+    from crosspost.cli import http_listen_config
+
+    assert http_listen_config("127.0.0.1:9101").listen == "127.0.0.1:9101"

@@ -231,6 +231,15 @@ def test_readme_recipe_up_to_a_healthy_service(scratch: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr
     assert "crosspost.service" not in checked.stderr, checked.stderr
+    # The template for several processes on one PostgreSQL queue passes the same check.
+    template = UNIT.with_name("crosspost@.service").read_text(encoding="utf-8")
+    template_path = scratch / "crosspost@.service"
+    template_path.write_text(template.replace("/opt/crosspost", str(opt)), encoding="utf-8")
+    checked = subprocess.run(
+        ["systemd-analyze", "verify", str(template_path)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "crosspost@" not in checked.stderr, checked.stderr
 
     emulator, api_base = start_emulator()
     port = free_port()
