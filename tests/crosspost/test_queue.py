@@ -22,6 +22,10 @@ def engine(engine_on_each_database: AsyncEngine) -> AsyncEngine:
     return engine_on_each_database
 
 
+# SQLite's own mechanics (its query plan, its file lock): these run on SQLite only.
+SQLITE_ONLY = pytest.mark.parametrize("engine_on_each_database", ["sqlite"], indirect=True)
+
+
 LEASE = timedelta(minutes=5)
 TWO_TARGETS = (("administration", Platform.VK), ("administration", Platform.OK))
 
@@ -296,6 +300,7 @@ async def _plans(
     return plans
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("backlog", [10, 2000])
 async def test_claims_read_through_their_index_whatever_the_backlog(
     engine: AsyncEngine,
@@ -304,8 +309,6 @@ async def test_claims_read_through_their_index_whatever_the_backlog(
     now: datetime,
     backlog: int,
 ) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's query plan (PostgreSQL claims with FOR UPDATE SKIP LOCKED)")
     async with sessionmaker() as s, s.begin():
         repo = DeliveryRepository(s)
         for i in range(backlog):
@@ -448,11 +451,10 @@ async def test_write_session_flags_a_transaction_held_too_long(
     )
 
 
+@SQLITE_ONLY
 async def test_write_session_waits_for_another_process_instead_of_failing(
     engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("another process holding SQLite's write lock")
     import sqlite3
 
     other = sqlite3.connect(tmp_path / "crosspost.db", isolation_level=None)
