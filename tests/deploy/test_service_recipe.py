@@ -113,6 +113,12 @@ def offline_install() -> str:
     a venv of the system Python (the service user cannot run a Python under /root) that finds
     the dependencies already installed for this checkout and the package in the clone."""
     site = next(Path(sys.prefix).glob("lib/python3*/site-packages"))
+    # The service user must reach them: a checkout in a private folder (mktemp -d is 0700) is
+    # opened for traversal along the way, as an operator's /opt would be.
+    for folder in (site, *site.parents):
+        mode = folder.stat().st_mode
+        if not mode & 0o001:
+            folder.chmod(mode | 0o011)
     python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
     return (
         f"{python} -m venv --without-pip .venv && "
