@@ -22,9 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from adapters.telegram.bot import build_dispatcher
 from adapters.telegram.session import create_bot
-from adapters.telegram.webhook import TelegramIntake
 from benchmarks.queue import machine_line
 from crosspost.config import Settings, parse_settings
 from crosspost.db import create_engine, create_sessionmaker, migrate
@@ -34,6 +32,8 @@ from crosspost.models import DeliveryRef, Platform
 from crosspost.publishing import FakePublisher
 from crosspost.service import PublicationService
 from scheduler.drain import Drainer
+from staffbot.dispatcher import build_dispatcher
+from staffbot.intake import TelegramIntake
 
 CHANNEL_ID = -1001111111111
 STAFF_CHAT_ID = -1009999999999

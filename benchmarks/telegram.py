@@ -28,11 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.telegram.bot import build_dispatcher
-from adapters.telegram.mirror import ALBUM_DEBOUNCE, ChannelMirror, PostPart
-from adapters.telegram.reports import TelegramReporter
 from adapters.telegram.session import create_bot
-from adapters.telegram.webhook import TelegramIntake
 from benchmarks.queue import machine_line, ms, percentile
 from crosspost.config import Settings, parse_settings
 from crosspost.db import create_engine, create_sessionmaker, migrate
@@ -43,6 +39,10 @@ from crosspost.publishing import FakePublisher
 from crosspost.queue import EnqueueResult
 from crosspost.service import PublicationService
 from scheduler.drain import Drainer
+from staffbot.dispatcher import build_dispatcher
+from staffbot.intake import TelegramIntake
+from staffbot.mirror import ALBUM_DEBOUNCE, ChannelMirror, PostPart
+from staffbot.reports import TelegramReporter
 
 RESULTS = Path(__file__).resolve().parent / "results" / "telegram.txt"
 TEXT_GOAL = 0.100  # seconds, p99 of a text post

@@ -45,9 +45,9 @@ from scheduler.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from adapters.max.listener import MaxChannelMirror
-    from adapters.telegram.webhook import TelegramIntake
     from crosspost.inbox import InboxItem
     from crosspost.stats.collect import Collection
+    from staffbot.intake import TelegramIntake
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class App:
     sinks: list[EventSink] = field(default_factory=list)
     clock: Callable[[], datetime] = utcnow
     dispatcher: Dispatcher | None = None
-    # The Telegram listener (adapters.telegram.webhook.TelegramIntake) once it runs.
+    # The Telegram listener (staffbot.intake.TelegramIntake) once it runs.
     intake: TelegramIntake | None = None
     # Leadership and cross-process wake-ups (crosspost.coordination) while the service runs.
     coordinator: Coordinator | None = None
@@ -373,7 +373,7 @@ def build_max_mirror(app: App) -> MaxChannelMirror:
 
     on_queued = None
     if app.bot is not None:
-        from adapters.telegram.reports import TelegramReporter
+        from staffbot.reports import TelegramReporter
 
         reporter = TelegramReporter(bot=app.bot, settings=app.settings, service=app.service)
         on_queued = reporter.refresh
@@ -501,7 +501,7 @@ async def build_app(
     app.planning = Planning.build(settings=settings, service=service, alert=app.alert)
     sink.sinks.extend(app.planning.sinks)
     if bot is not None:
-        from adapters.telegram.reports import TelegramReporter
+        from staffbot.reports import TelegramReporter
 
         sink.sinks.append(TelegramReporter(bot=bot, settings=settings, service=service))
     return app
@@ -630,10 +630,10 @@ async def run_telegram(app: App) -> None:
     """The staff bot and the channel listener (long polling, or the webhook when configured).
 
     Every update is stored in the inbox before Telegram is told it arrived, then handled from
-    there (adapters/telegram/webhook.py).
+    there (staffbot/intake.py).
     """
-    from adapters.telegram.bot import build_dispatcher
-    from adapters.telegram.webhook import TelegramIntake
+    from staffbot.dispatcher import build_dispatcher
+    from staffbot.intake import TelegramIntake
 
     if app.bot is None:
         return

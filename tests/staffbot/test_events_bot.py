@@ -17,8 +17,8 @@ from crosspost.emulators.telegram import SentMessage, TelegramEmulator
 from crosspost.models import Platform
 from crosspost.planning.events import EventPlanner, NewEvent, PostStatus
 from crosspost.planning.recurring import RecurringPlanner
-from tests.adapters.telegram.bot_harness import STRANGER_ID, Harness, make_harness, text_has
 from tests.adapters.telegram.conftest import STAFF_ID
+from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, text_has
 
 TZ = ZoneInfo("Asia/Vladivostok")
 # 30 Nov 2026 15:00 UTC = Tuesday 1 Dec 2026 01:00 in Vladivostok.

@@ -35,7 +35,7 @@ def test_collect_at_is_checked(tmp_path: Any) -> None:
 def test_the_service_does_not_load_matplotlib_until_a_chart_is_drawn() -> None:
     code = (
         "import sys, crosspost.app, crosspost.cli, crosspost.stats.collect, "
-        "crosspost.stats.report, crosspost.stats.render, staffbot.stats, adapters.telegram.bot\n"
+        "crosspost.stats.report, crosspost.stats.render, staffbot.stats, staffbot.dispatcher\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
         "import crosspost.stats.chart\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported by the chart module'\n"

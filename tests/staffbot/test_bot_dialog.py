@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosspost.db import AuditRow, DeliveryRow, TelegramDraftRow
 from crosspost.emulators.telegram import SentMessage, TelegramEmulator
 from crosspost.models import Platform
-from tests.adapters.telegram.bot_harness import STRANGER_ID, Harness, make_harness, text_has
 from tests.adapters.telegram.conftest import STAFF_ID
+from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, text_has
 
 TZ = ZoneInfo("Asia/Vladivostok")
 # 30 Nov 2026 15:00 UTC = 1 Dec 2026 01:00 in Vladivostok.

@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.errors import AuthError, OutcomeUnknownError, Reason
 from crosspost.models import Platform, ReconcileOutcome
-from tests.adapters.telegram.bot_harness import (
+from tests.adapters.telegram.conftest import CHANNEL_ID, STAFF_ID
+from tests.staffbot.bot_harness import (
     STAFF_CHAT_ID,
     STRANGER_ID,
     Harness,
     make_harness,
     text_has,
 )
-from tests.adapters.telegram.conftest import CHANNEL_ID, STAFF_ID
 
 ADM = "administration"
 
@@ -193,8 +193,8 @@ async def test_reply_delete_to_report_deletes_every_copy(harness: Harness) -> No
     await harness.start_bot()
     harness.emulator.post_to_channel(CHANNEL_ID, text="Удалим")
     report = (await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2))[0]
-    from tests.adapters.telegram.bot_harness import STAFF_CHAT_ID
     from tests.adapters.telegram.conftest import STAFF_ID
+    from tests.staffbot.bot_harness import STAFF_CHAT_ID
 
     harness.emulator.send_group_message(
         STAFF_CHAT_ID, STAFF_ID, text="удалить", reply_to_message_id=report.message_id

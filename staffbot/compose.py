@@ -30,21 +30,6 @@ from aiogram.types import (
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.telegram.mirror import (
-    AlbumGatherer,
-    PostPart,
-    build_content,
-    kinds_text,
-    original_url,
-    part_from_message,
-)
-from adapters.telegram.reports import (
-    DeliveryCb,
-    TelegramReporter,
-    add_notes,
-    copy_notes,
-    platform_name,
-)
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.dates import DateParseError, DateProblem, format_local, parse_local_time
@@ -63,6 +48,21 @@ from crosspost.queue import DeliveryRepository, spans_from_json, spans_to_json
 from crosspost.richtext import RichText, render_plain, render_telegram_html
 from crosspost.routing import chosen_targets
 from crosspost.service import PublicationService
+from staffbot.mirror import (
+    AlbumGatherer,
+    PostPart,
+    build_content,
+    kinds_text,
+    original_url,
+    part_from_message,
+)
+from staffbot.reports import (
+    DeliveryCb,
+    TelegramReporter,
+    add_notes,
+    copy_notes,
+    platform_name,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,6 @@ from aiogram import Bot, Dispatcher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.telegram.bot import build_dispatcher
-from adapters.telegram.reports import TelegramReporter
-from adapters.telegram.webhook import TelegramIntake
 from crosspost.config import Settings, parse_settings
 from crosspost.db import PublicationRow
 from crosspost.emulators.telegram import SentMessage, TelegramEmulator
@@ -23,6 +20,9 @@ from crosspost.models import DeliveryRef, Platform
 from crosspost.publishing import FakePublisher
 from crosspost.service import PublicationService
 from scheduler.drain import Drainer
+from staffbot.dispatcher import build_dispatcher
+from staffbot.intake import TelegramIntake
+from staffbot.reports import TelegramReporter
 from tests.adapters.telegram.conftest import CHANNEL_ID, CHANNEL_USERNAME, STAFF_ID, make_bot
 
 HEAD_CHANNEL_ID = -1002222222222

@@ -12,10 +12,10 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from adapters.telegram.compose import StaffDialog
-from adapters.telegram.mirror import ALBUM_DEBOUNCE, ChannelMirror
 from crosspost.config import Settings
 from crosspost.service import PublicationService
+from staffbot.compose import StaffDialog
+from staffbot.mirror import ALBUM_DEBOUNCE, ChannelMirror
 from staffbot.stats import build_stats_router
 
 logger = logging.getLogger(__name__)

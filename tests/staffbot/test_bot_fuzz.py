@@ -19,12 +19,12 @@ from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.inbox import DONE, FAILED, PENDING
 from crosspost.intake.telegram import SOURCE, to_incoming
 from crosspost.models import Platform
-from tests.adapters.telegram.bot_harness import (
+from tests.adapters.telegram.conftest import CHANNEL_ID, STAFF_ID
+from tests.staffbot.bot_harness import (
     HEAD_CHANNEL_ID,
     Harness,
     make_harness,
 )
-from tests.adapters.telegram.conftest import CHANNEL_ID, STAFF_ID
 
 ADM = "administration"
 FUZZ_UPDATES = 10_000

@@ -11,13 +11,12 @@ from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from adapters.telegram.webhook import TelegramIntake, setup_webhook
 from crosspost.config import Settings, TelegramConfig, WebhookConfig
 from crosspost.emulators.telegram import TelegramEmulator
-from tests.adapters.telegram.bot_harness import STAFF_CHAT_ID, make_settings
+from staffbot.intake import TelegramIntake, setup_webhook
+from tests.adapters.telegram.conftest import CHANNEL_ID, make_bot
 from tests.dbfaults import failing_writes
-
-from .conftest import CHANNEL_ID, make_bot
+from tests.staffbot.bot_harness import STAFF_CHAT_ID, make_settings
 
 SECRET = "s3cret-Token_1"
 

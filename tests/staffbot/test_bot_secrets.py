@@ -18,15 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from crosspost.config import WebhookConfig, parse_settings
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.models import Platform
-from tests.adapters.telegram.bot_harness import (
+from tests.adapters.telegram.conftest import CHANNEL_ID, CHANNEL_USERNAME, STAFF_ID
+from tests.dbfaults import failing_writes
+from tests.staffbot.bot_harness import (
     HEAD_CHANNEL_ID,
     STAFF_CHAT_ID,
     STRANGER_ID,
     Harness,
     make_harness,
 )
-from tests.adapters.telegram.conftest import CHANNEL_ID, CHANNEL_USERNAME, STAFF_ID
-from tests.dbfaults import failing_writes
 
 ADM = "administration"
 SECRETS = {

@@ -27,7 +27,6 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.errors import classify
-from adapters.telegram.mirror import AlbumGatherer
 from crosspost import texts
 from crosspost.config import Settings, TelegramConfig, WebhookConfig
 from crosspost.db import AuditRow, write_session
@@ -47,6 +46,7 @@ from crosspost.intake.telegram import (
     classify_update,
     local_time,
 )
+from staffbot.mirror import AlbumGatherer
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.inbox import DONE, FAILED
 from crosspost.models import Platform
-from tests.adapters.telegram.bot_harness import Harness, make_harness, text_has
 from tests.adapters.telegram.conftest import CHANNEL_ID
+from tests.staffbot.bot_harness import Harness, make_harness, text_has
 
 ADM = "administration"
 CHANNEL_CHAT = {"id": CHANNEL_ID, "type": "channel", "title": "Администрация"}

@@ -25,7 +25,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.files import fetch_file
-from adapters.telegram.reports import Note, TelegramReporter, add_notes, copy_notes
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.db import RemotePostRow, TelegramAlbumItemRow, TelegramSeenRow, write_session
@@ -43,6 +42,7 @@ from crosspost.models import (
 from crosspost.richtext import RichText, from_telegram
 from crosspost.routing import mirror_targets
 from crosspost.service import PublicationService
+from staffbot.reports import Note, TelegramReporter, add_notes, copy_notes
 
 logger = logging.getLogger(__name__)
 
