@@ -1,5 +1,6 @@
 """The staff bot: compose a post with a per-platform preview, choose targets, publish now or
-at a typed local time; /queue, /status, /delete and «удалить» replies to reports.
+at a typed local time (also the new time of a post moved from /queue); /delete and «удалить»
+replies to reports.
 
 Staff only. Drafts live in the database, so a restart mid-dialog loses nothing. Callback data is
 only a pointer: every press re-reads the draft and re-checks who pressed and what state it is in.
@@ -37,7 +38,6 @@ from crosspost.db import TelegramDraftRow
 from crosspost.errors import UsageError
 from crosspost.models import (
     Content,
-    DeliveryStatus,
     MediaItem,
     MediaKind,
     NewPublication,
@@ -57,7 +57,6 @@ from staffbot.mirror import (
     part_from_message,
 )
 from staffbot.reports import (
-    DeliveryCb,
     TelegramReporter,
     add_notes,
     copy_notes,
@@ -71,7 +70,6 @@ Clock = Callable[[], datetime]
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # A short text sent while a draft waits for a time is the time; anything longer is a new post.
 _TIME_MAX_CHARS = 60
-_QUEUE_LIMIT = 20
 _PREVIEW_LIMIT = 3500
 _POST_LINK = re.compile(
     r"https?://t\.me/(?:c/(?P<internal>\d+)|(?P<username>[A-Za-z0-9_]{4,}))/(?P<msg>\d+)"
@@ -86,11 +84,6 @@ class DraftCb(CallbackData, prefix="d"):
     d: int  # draft id
     a: str  # acc | plat | now | sched | cancel | ok | retime
     v: str = ""
-
-
-class QueueCb(CallbackData, prefix="q"):
-    a: str  # cancel | move
-    p: int
 
 
 class DeleteCb(CallbackData, prefix="x"):
@@ -158,9 +151,7 @@ class StaffDialog:
             self.on_staff_chat, F.chat.id == staff_chat, F.reply_to_message
         )
         self.router.callback_query.register(self.on_draft_button, DraftCb.filter())
-        self.router.callback_query.register(self.on_queue_button, QueueCb.filter())
         self.router.callback_query.register(self.on_delete_button, DeleteCb.filter())
-        self.router.callback_query.register(self.on_delivery_button, DeliveryCb.filter())
         self.router.callback_query.register(self.on_unknown_button)
 
     # -- who may talk to the bot -------------------------------------------------------------
@@ -200,12 +191,6 @@ class StaffDialog:
             command = command[1:].split("@", 1)[0].lower()
             if command in ("start", "help"):
                 await self._help(message)
-                return
-            if command == "queue":
-                await self._queue(message)
-                return
-            if command == "status":
-                await self._status(message)
                 return
             if command == "delete":
                 await self._delete_by_link(message, argument.strip())
@@ -676,159 +661,12 @@ class StaffDialog:
                 draft.publication_id
             )
 
-    # -- /help, /queue, /status ----------------------------------------------------------------
+    # -- /help ----------------------------------------------------------------
 
     async def _help(self, message: Message) -> None:
         await message.answer(
             texts.BOT_HELP.format(zone=self.settings.telegram.timezone), parse_mode=None
         )
-
-    async def _queue(self, message: Message) -> None:
-        views = await self.service.scheduled(limit=_QUEUE_LIMIT)
-        if not views:
-            await message.answer(texts.BOT_QUEUE_EMPTY, parse_mode=None)
-            return
-        tz = self.settings.tz
-        for view in views:
-            pending = [d for d in view.deliveries if d.status is DeliveryStatus.PENDING]
-            at = min((d.due_at for d in pending), default=view.info.publish_at)
-            targets = ", ".join(
-                f"{self._account_label(d.account)} · {platform_name(d.platform)}"
-                for d in pending
-                if d.account in self.settings.accounts
-            )
-            excerpt = " ".join(view.info.text.split())[:200]
-            pid = view.info.publication_id
-            await message.answer(
-                texts.BOT_QUEUE_ITEM.format(
-                    id=pid, at=format_local(at, tz), targets=targets, text=excerpt
-                ),
-                parse_mode=None,
-                link_preview_options=_NO_PREVIEW,
-                reply_markup=InlineKeyboardMarkup(
-                    inline_keyboard=[
-                        [
-                            InlineKeyboardButton(
-                                text=texts.BOT_BUTTON_QUEUE_CANCEL.format(id=pid),
-                                callback_data=QueueCb(a="cancel", p=pid).pack(),
-                            ),
-                            InlineKeyboardButton(
-                                text=texts.BOT_BUTTON_QUEUE_RESCHEDULE.format(id=pid),
-                                callback_data=QueueCb(a="move", p=pid).pack(),
-                            ),
-                        ]
-                    ]
-                ),
-            )
-
-    async def on_delivery_button(
-        self, query: CallbackQuery, callback_data: DeliveryCb, bot: Bot
-    ) -> None:
-        """«Повторить» / «Отменить» on a report: re-checked against the delivery's state now."""
-        user_id = query.from_user.id
-        if user_id not in self.staff:
-            await self._refuse_button(query)
-            return
-        async with self.sessionmaker() as session:
-            delivery = await DeliveryRepository(session).get(callback_data.d)
-        allowed = {
-            "retry": (DeliveryStatus.FAILED, DeliveryStatus.HELD),
-            "cancel": (DeliveryStatus.HELD,),
-        }.get(callback_data.a, ())
-        if delivery is None or delivery.status not in allowed:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
-            return
-        actor = self._actor(user_id)
-        if callback_data.a == "retry":
-            await self.service.retry_delivery(delivery.delivery_id, actor=actor)
-            await query.answer(texts.REPORT_RETRY_ACCEPTED)
-        else:
-            await self.service.cancel_delivery(delivery.delivery_id, actor=actor)
-            await query.answer(texts.REPORT_CANCEL_ACCEPTED)
-        await TelegramReporter(bot=bot, settings=self.settings, service=self.service).refresh(
-            delivery.publication_id
-        )
-
-    async def on_queue_button(
-        self, query: CallbackQuery, callback_data: QueueCb, bot: Bot
-    ) -> None:
-        user_id = query.from_user.id
-        if user_id not in self.staff:
-            await self._refuse_button(query)
-            return
-        view = await self.service.view(callback_data.p)
-        waiting = view is not None and any(
-            d.status is DeliveryStatus.PENDING for d in view.deliveries
-        )
-        if view is None or not waiting or callback_data.a not in ("cancel", "move"):
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
-            return
-        pid = callback_data.p
-        if callback_data.a == "cancel":
-            await self.service.cancel_publication(pid, actor=self._actor(user_id))
-            await query.answer()
-            await self._close_message(query, texts.BOT_QUEUE_CANCELLED.format(id=pid))
-            await TelegramReporter(bot=bot, settings=self.settings, service=self.service).refresh(
-                pid
-            )
-            return
-        now = self.clock()
-        chat_id = query.message.chat.id if query.message else user_id
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(TelegramDraftRow)
-                .where(
-                    TelegramDraftRow.user_id == user_id,
-                    TelegramDraftRow.status.in_([TIME, CONFIRM]),
-                )
-                .values(status=CANCELLED, updated_at=now)
-            )
-            session.add(
-                TelegramDraftRow(
-                    kind=RESCHEDULE,
-                    user_id=user_id,
-                    chat_id=chat_id,
-                    status=TIME,
-                    publication_id=pid,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        await query.answer()
-        await bot.send_message(chat_id, texts.BOT_QUEUE_ASK_TIME.format(id=pid), parse_mode=None)
-
-    async def _status(self, message: Message) -> None:
-        states = {(s.account, s.platform): s for s in await self.service.target_states()}
-        tz = self.settings.tz
-        lines = [texts.BOT_STATUS_TITLE]
-        for name, account in self.settings.accounts.items():
-            for platform in account.platforms:
-                state = states.get((name, platform))
-                success = texts.BOT_STATUS_NEVER
-                error = texts.BOT_STATUS_NONE
-                mark = texts.BOT_STATUS_OK
-                if state is not None:
-                    if state.last_success_at:
-                        success = format_local(state.last_success_at, tz)
-                    if state.last_error_at:
-                        error = f"{format_local(state.last_error_at, tz)} — {state.last_error}"
-                        if (
-                            not state.last_success_at
-                            or state.last_error_at > state.last_success_at
-                        ):
-                            mark = texts.BOT_STATUS_ERROR
-                    if state.paused:
-                        mark = texts.BOT_STATUS_PAUSED
-                lines.append(
-                    texts.BOT_STATUS_LINE.format(
-                        state=mark,
-                        account=account.title,
-                        platform=platform_name(platform),
-                        success=success,
-                        error=error,
-                    )
-                )
-        await message.answer("\n".join(lines), parse_mode=None, link_preview_options=_NO_PREVIEW)
 
     # -- deleting ------------------------------------------------------------------------------
 

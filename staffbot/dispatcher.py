@@ -16,7 +16,9 @@ from crosspost.config import Settings
 from crosspost.service import PublicationService
 from staffbot.compose import StaffDialog
 from staffbot.mirror import ALBUM_DEBOUNCE, ChannelMirror
+from staffbot.queue import QueueScreen
 from staffbot.stats import build_stats_router
+from staffbot.status import StatusScreen
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,14 @@ def build_dispatcher(
     dp.include_router(events.router)
     dp.include_router(RecurringDialog(settings=settings, service=service, clock=clock).router)
     # -- end of events and recurring posts --
+    # -- /queue, /status and report buttons (staff only; strangers fall through to the dialog) --
+    dp.include_router(
+        QueueScreen(
+            settings=settings, service=service, sessionmaker=sessionmaker, clock=clock
+        ).router
+    )
+    dp.include_router(StatusScreen(settings=settings, service=service).router)
+    # -- end of /queue, /status --
     dp.include_router(mirror.router)
     dp.include_router(dialog.router)
 
