@@ -78,8 +78,9 @@ def classify(
 ) -> PublishError:
     """The typed error for one MAX answer. The message names the method, status and code only:
     MAX's `message` may echo the request, so it is never copied."""
-    if status >= 500 and not idempotent:
+    if status >= 500 and status != 503 and not idempotent:
         # The request reached MAX and it failed while working on it: the message may exist.
+        # A 503 is MAX (or its front end) refusing to take the request: nothing was made.
         return OutcomeUnknownError(
             f"MAX {method}: HTTP {status} after the request was sent",
             platform=Platform.MAX,

@@ -596,6 +596,7 @@ class MaxEmulator:
             403: "access.denied",
             404: "not.found",
             429: "too.many.requests",
+            503: "service.unavailable",
         }.get(fault.status, "internal.error")
         return web.json_response(
             {"code": code, "message": "Injected fault"}, status=fault.status, headers=headers

@@ -23,10 +23,12 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
+from adapters import max as max_adapter
 from adapters import ok as ok_adapter
 from adapters import telegram as telegram_adapter
 from adapters import vk as vk_adapter
 from crosspost.config import Settings, parse_settings
+from crosspost.emulators.max import MaxEmulator
 from crosspost.emulators.ok import OkEmulator
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.emulators.vk import VkEmulator
@@ -52,7 +54,9 @@ VK_COMMUNITY = "vk1.a.COMMUNITY-SECRET-token"
 OK_APP_KEY = "CBAPUBLICKEY"
 OK_APP_SECRET = "OK-APP-SECRET-0123456789"
 OK_TOKEN = "tkn1-OK-SECRET-access-token"
-SECRETS = (TG_TOKEN, VK_USER, VK_COMMUNITY, OK_APP_SECRET, OK_TOKEN)
+MAX_TOKEN = "MAX-SECRET-bot-token-0001"
+MAX_CHAT = -70000000000001
+SECRETS = (TG_TOKEN, VK_USER, VK_COMMUNITY, OK_APP_SECRET, OK_TOKEN, MAX_TOKEN)
 TIMEOUT = 0.5
 
 
@@ -84,16 +88,18 @@ class Harness:
     after_never: tuple[ReconcileOutcome, ...]
 
 
-def settings(tg: str, vk: str, ok: str) -> Settings:
+def settings(tg: str, vk: str, ok: str, mx: str) -> Settings:
     return parse_settings(
         {
             "telegram": {"token": "${TG}", "api_base": tg, "staff_chat_id": -1, "staff": [1]},
             "vk": {"api_base": vk, "timeout_seconds": TIMEOUT},
             "ok": {"api_base": ok, "timeout_seconds": TIMEOUT},
+            "max": {"api_base": mx, "token": "${MAX}", "timeout_seconds": TIMEOUT},
             "accounts": {
                 ACCOUNT: {
                     "title": "Администрация",
                     "telegram_channel_id": CHANNEL_ID,
+                    "max_chat_id": MAX_CHAT,
                     "vk": {
                         "group_id": VK_GROUP,
                         "community_token": "${VK_COMMUNITY}",
@@ -114,20 +120,27 @@ def settings(tg: str, vk: str, ok: str) -> Settings:
             "VK_USER": VK_USER,
             "OK_SECRET": OK_APP_SECRET,
             "OK_TOKEN": OK_TOKEN,
+            "MAX": MAX_TOKEN,
         },
     )
 
 
+Emulators = tuple[TelegramEmulator, VkEmulator, OkEmulator, MaxEmulator]
+
+
 @pytest.fixture(scope="module")
-async def emulators() -> AsyncIterator[tuple[TelegramEmulator, VkEmulator, OkEmulator]]:
+async def emulators() -> AsyncIterator[Emulators]:
     tg, vk, ok = TelegramEmulator(token=TG_TOKEN), VkEmulator(hang_seconds=5), OkEmulator()
+    mx = MaxEmulator()
     await tg.start()
     await vk.start()
     await ok.start()
-    yield tg, vk, ok
+    await mx.start()
+    yield tg, vk, ok, mx
     await tg.stop()
     await vk.stop()
     await ok.stop()
+    await mx.stop()
 
 
 @pytest.fixture
@@ -137,22 +150,22 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def bot(emulators: tuple[TelegramEmulator, VkEmulator, OkEmulator]) -> AsyncIterator[Bot]:
+async def bot(emulators: Emulators) -> AsyncIterator[Bot]:
     api = TelegramAPIServer.from_base(emulators[0].api_base)
     bot = Bot(TG_TOKEN, session=AiohttpSession(api=api, timeout=TIMEOUT))
     yield bot
     await bot.session.close()
 
 
-@pytest.fixture(params=[Platform.TELEGRAM, Platform.VK, Platform.OK], ids=str)
+@pytest.fixture(params=list(Platform), ids=str)
 def harness(
     request: pytest.FixtureRequest,
-    emulators: tuple[TelegramEmulator, VkEmulator, OkEmulator],
+    emulators: Emulators,
     http: aiohttp.ClientSession,
     bot: Bot,
 ) -> Harness:
-    tg, vk, ok = emulators
-    config = settings(tg.api_base, f"{vk._base}/method", f"{ok.base_url}/fb.do")
+    tg, vk, ok, mx = emulators
+    config = settings(tg.api_base, f"{vk._base}/method", f"{ok.base_url}/fb.do", mx.base_url)
     platform: Platform = request.param
     if platform is Platform.TELEGRAM:
         tg.reset()
@@ -200,6 +213,30 @@ def harness(
             # Inside the guid window a resend settles both: the post exists exactly once.
             after_lost=ReconcileOutcome.FOUND,
             after_never=(ReconcileOutcome.FOUND,),
+        )
+    if platform is Platform.MAX:
+        mx.reset()
+        mx.chat_rate = mx.bot_rate = 10_000
+        mx.add_bot(MAX_TOKEN)
+        mx.add_channel(MAX_CHAT, "Администрация", participants_count=10)
+        mx.add_bot_to(MAX_CHAT, MAX_TOKEN)
+        max_faults = {
+            Fault.RATE_LIMITED: {"status": 429},
+            Fault.DOWN: {"status": 503},
+            Fault.LOST: {"status": 502, "after_effect": True},
+            Fault.PERMANENT: {"status": 400, "code": "proto.payload"},
+            Fault.AUTH: {"status": 401},
+        }
+        return Harness(
+            platform=platform,
+            publisher=max_adapter.create_publisher(
+                settings=config, account=ACCOUNT, http=http, throttle=no_throttle
+            ),
+            inject=lambda f: mx.fail_next("POST /messages", **max_faults[f]),  # type: ignore[arg-type]
+            posts=lambda: len(mx.bot_messages(MAX_CHAT)),
+            # MAX takes no idempotency key: reconcile reads the channel's recent messages.
+            after_lost=ReconcileOutcome.FOUND,
+            after_never=(ReconcileOutcome.NOT_FOUND,),
         )
     ok.reset()
     ok.add_app(OK_APP_KEY, OK_APP_SECRET)
