@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
@@ -88,6 +90,74 @@ class _NoThrottle:
 def no_throttle(kind: str, token: str) -> Throttle:
     """A ThrottleFactory that never waits: for tests of the adapters themselves."""
     return _NoThrottle()
+
+
+class UploadMemo(Protocol):
+    """What a publisher already did for one delivery, kept between its attempts: uploaded
+    media (VK attachments, OK photo tokens, MAX attachment tokens) and the parts of a split
+    post already out. A retry reuses them instead of uploading or posting again.
+
+    Keys are the adapter's own; values are short strings (never a secret). An entry past its
+    `expires_at` is not recalled. Implementations hold no transaction across calls.
+    """
+
+    async def recall(self, delivery_id: int, now: datetime) -> dict[str, str]:
+        """Every unexpired entry of the delivery."""
+        ...
+
+    async def remember(
+        self,
+        delivery_id: int,
+        entries: Mapping[str, str],
+        *,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Add or replace entries."""
+        ...
+
+    async def forget(self, delivery_id: int, keys: Iterable[str] | None = None) -> None:
+        """Drop the given entries, or all of the delivery's (None)."""
+        ...
+
+
+# Deliveries an in-process memo keeps; the oldest go first.
+MEMO_DELIVERIES = 1024
+
+
+@dataclass
+class MemoryUploadMemo:
+    """An UploadMemo in this process only (tests, benchmarks, and publishers built without a
+    database): it survives attempts, not a restart."""
+
+    entries: OrderedDict[int, dict[str, tuple[str, datetime | None]]] = field(
+        default_factory=OrderedDict
+    )
+    limit: int = MEMO_DELIVERIES
+
+    async def recall(self, delivery_id: int, now: datetime) -> dict[str, str]:
+        found = self.entries.get(delivery_id, {})
+        return {k: v for k, (v, until) in found.items() if until is None or until > now}
+
+    async def remember(
+        self,
+        delivery_id: int,
+        entries: Mapping[str, str],
+        *,
+        expires_at: datetime | None = None,
+    ) -> None:
+        known = self.entries.setdefault(delivery_id, {})
+        known.update({k: (v, expires_at) for k, v in entries.items()})
+        self.entries.move_to_end(delivery_id)
+        while len(self.entries) > self.limit:
+            self.entries.popitem(last=False)
+
+    async def forget(self, delivery_id: int, keys: Iterable[str] | None = None) -> None:
+        if keys is None:
+            self.entries.pop(delivery_id, None)
+            return
+        known = self.entries.get(delivery_id, {})
+        for key in keys:
+            known.pop(key, None)
 
 
 @runtime_checkable

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -15,6 +16,7 @@ from adapters.max.client import Json, JsonObject, MaxClient, Sleep
 from adapters.max.errors import NOT_READY
 from crosspost.errors import (
     AuthError,
+    NeedsAttentionError,
     OutcomeUnknownError,
     PermanentError,
     PublishError,
@@ -33,7 +35,7 @@ from crosspost.models import (
     ReconcileResult,
     RemotePost,
 )
-from crosspost.publishing import Capabilities, CheckLine
+from crosspost.publishing import Capabilities, CheckLine, MemoryUploadMemo, UploadMemo
 from crosspost.richtext import RichText, SpanKind, render_telegram_html
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,10 @@ SIZE_LIMIT = {
 NOT_READY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 NOT_READY_RETRY_AFTER = timedelta(minutes=1)
 RECONCILE_SLACK = timedelta(minutes=2)
+# How long an upload token is reused by later attempts of the same delivery. MAX documents no
+# lifetime; a token it no longer takes (attachment.invalid) is uploaded again anyway.
+TOKEN_TTL = timedelta(hours=6)
+INVALID_TOKEN = "attachment.invalid"
 RECONCILE_MATCH_CHARS = 200
 RECONCILE_COUNT = 100
 # Rights the bot needs in the channel; MAX's schema names them write / edit / delete (older
@@ -154,6 +160,7 @@ class MaxPublisher:
         sleep: Sleep = asyncio.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         is_taken: IsTaken = _nothing_taken,
+        memo: UploadMemo | None = None,
     ) -> None:
         self.account = account
         self.chat_id = chat_id
@@ -164,6 +171,8 @@ class MaxPublisher:
         # Whether a message id is already recorded for some delivery (wired to the ledger):
         # reconcile never adopts such a message for another delivery.
         self.is_taken = is_taken
+        # Upload tokens and the messages of a split post already out, between attempts.
+        self.memo: UploadMemo = memo or MemoryUploadMemo()
         self._bot_id: int | None = None
         # The media each message was sent with (this process only), so an edit knows whether
         # the media changed; unknown after a restart, when the count decides.
@@ -172,29 +181,54 @@ class MaxPublisher:
     # -- publishing ---------------------------------------------------------------------------
 
     async def publish(self, delivery: DeliveryRef, content: Content) -> PublishResult:
-        """Upload the media, then send the message(s). Raises TransientError (nothing posted),
+        """Upload the media, then send the message(s). Upload tokens and the messages of a
+        split post already sent are remembered between attempts: a retry uploads only what is
+        missing and sends only the messages not out yet; until all are out the delivery is not
+        published (the error is raised). Raises TransientError (nothing more posted),
         OutcomeUnknownError (a send left without an answer), PermanentError, AuthError."""
         plan = self._plan(content)
+        memo = await self.memo.recall(delivery.delivery_id, self._now())
+        notices = list(plan.notices)
         sent: list[str] = []
         url: str | None = None
-        try:
-            for index, message in enumerate(plan.messages):
-                answer = await self._send(message)
-                mid, message_url = _message_ids(answer)
-                if mid is None:
-                    raise OutcomeUnknownError(
-                        "MAX POST /messages answered without a message id",
-                        platform=Platform.MAX,
-                        account=self.account,
-                    )
-                sent.append(mid)
-                self._sent_media[mid] = tuple(m.sha256 for m in message.attachments)
-                if index == 0:
-                    url = message_url
-        except PublishError:
-            if sent:
-                await self._undo(delivery, sent)
-            raise
+        for index, message in enumerate(plan.messages):
+            done = _parse_sent(memo.get(_message_key(index)))
+            if done is not None:
+                sent.append(done[0])
+                url = done[1] if index == 0 else url
+                continue
+            try:
+                answer = await self._send(delivery, index, message, memo)
+            except PublishError as exc:
+                if not sent or _resumable(exc):
+                    if sent:
+                        logger.warning(
+                            "delivery=%s account=%s platform=max part %d of %d not out yet: %s",
+                            delivery.delivery_id,
+                            self.account,
+                            index + 1,
+                            len(plan.messages),
+                            exc,
+                        )
+                    raise
+                # Retrying cannot help (MAX refused this part): the post stays as it is.
+                notices.append(Notice.MEDIA_DROPPED)
+                break
+            mid, message_url = _message_ids(answer)
+            if mid is None:
+                raise OutcomeUnknownError(
+                    "MAX POST /messages answered without a message id",
+                    platform=Platform.MAX,
+                    account=self.account,
+                )
+            sent.append(mid)
+            self._sent_media[mid] = tuple(m.sha256 for m in message.attachments)
+            if index == 0:
+                url = message_url
+            if len(plan.messages) > 1:
+                await self.memo.remember(
+                    delivery.delivery_id, {_message_key(index): json.dumps([mid, message_url])}
+                )
         logger.info(
             "MAX message sent delivery=%s account=%s platform=max mid=%s parts=%d",
             delivery.delivery_id,
@@ -202,34 +236,62 @@ class MaxPublisher:
             sent[0],
             len(sent) - 1,
         )
+        await self.memo.forget(delivery.delivery_id)
         remote = self._remote(sent[0], url, tuple(sent[1:]))
-        return PublishResult(remote=remote, notices=plan.notices)
+        return PublishResult(remote=remote, notices=tuple(dict.fromkeys(notices)))
 
-    async def _undo(self, delivery: DeliveryRef, sent: Sequence[str]) -> None:
-        """A later part failed: take back the parts already out, so a retry does not double
-        them. If that fails too, the outcome is unknown and reconcile decides."""
+    async def _tokens(
+        self,
+        delivery: DeliveryRef,
+        index: int,
+        message: _Message,
+        memo: Mapping[str, str],
+    ) -> tuple[list[str], bool]:
+        """Upload tokens of the message's media, in order, and whether any was remembered."""
+        tokens: list[str] = []
+        reused = False
+        for position, item in enumerate(message.attachments):
+            key = _upload_key(index, position, item)
+            token = memo.get(key)
+            if token is None:
+                token = await self.client.upload(UPLOAD_TYPE[item.kind], item)
+                await self.memo.remember(
+                    delivery.delivery_id, {key: token}, expires_at=self._now() + TOKEN_TTL
+                )
+            else:
+                reused = True
+            tokens.append(token)
+        return tokens, reused
+
+    async def _send(
+        self,
+        delivery: DeliveryRef,
+        index: int,
+        message: _Message,
+        memo: Mapping[str, str],
+    ) -> JsonObject:
+        tokens, reused = await self._tokens(delivery, index, message, memo)
         try:
-            for mid in sent:
-                await self.client.delete(mid)
-        except PublishError as exc:
-            logger.warning(
-                "delivery=%s account=%s platform=max partial post not removed: %s",
-                delivery.delivery_id,
-                self.account,
-                exc,
-            )
-            raise OutcomeUnknownError(
-                "MAX: part of the post went out and could not be taken back",
-                platform=Platform.MAX,
-                account=self.account,
-            ) from exc
+            return await self._post(message, tokens)
+        except PermanentError as exc:
+            if not (reused and exc.code == INVALID_TOKEN):
+                raise
+        # A remembered token MAX no longer takes: nothing was sent, so upload again.
+        logger.info(
+            "delivery=%s account=%s platform=max upload tokens refused: uploading again",
+            delivery.delivery_id,
+            self.account,
+        )
+        keys = [_upload_key(index, n, item) for n, item in enumerate(message.attachments)]
+        await self.memo.forget(delivery.delivery_id, keys)
+        tokens, _ = await self._tokens(delivery, index, message, {})
+        return await self._post(message, tokens)
 
-    async def _send(self, message: _Message) -> JsonObject:
-        attachments: list[Json] = []
-        for item in message.attachments:
-            kind = UPLOAD_TYPE[item.kind]
-            token = await self.client.upload(kind, item)
-            attachments.append({"type": kind, "payload": {"token": token}})
+    async def _post(self, message: _Message, tokens: Sequence[str]) -> JsonObject:
+        attachments: list[Json] = [
+            {"type": UPLOAD_TYPE[item.kind], "payload": {"token": token}}
+            for item, token in zip(message.attachments, tokens, strict=True)
+        ]
         body: JsonObject = {"notify": True, "format": "html"}
         if message.text:
             body["text"] = message.text
@@ -366,6 +428,9 @@ class MaxPublisher:
         if started is None:
             return _cannot_tell("the attempt time is unknown")
         plan = self._plan(content)
+        memo = await self.memo.recall(delivery.delivery_id, self._now())
+        if _parse_sent(memo.get(_message_key(0))) is not None:
+            return await self._reconcile_rest(delivery, plan, memo, started)
         first = plan.messages[0]
         expected = _normalise(visible_text(first.text))
         expected_media = len(first.attachments)
@@ -415,6 +480,79 @@ class MaxPublisher:
                 detail=f"{len(listed)} message(s) read, none matches",
             )
         return _cannot_tell("the channel has more messages since the attempt than one read shows")
+
+    async def _reconcile_rest(
+        self,
+        delivery: DeliveryRef,
+        plan: _Plan,
+        memo: Mapping[str, str],
+        started: datetime,
+    ) -> ReconcileResult:
+        """The first message of a split post is out (remembered): look for the later ones not
+        remembered yet by their very upload tokens, never by the count alone. All there:
+        FOUND; one not there in a read that covers the time: NOT_FOUND (the next attempt sends
+        only the rest); anything else CANNOT_TELL."""
+        try:
+            bot_id = await self._bot_user_id()
+            listed = await self.client.messages(self.chat_id, count=RECONCILE_COUNT)
+        except (TransientError, AuthError):
+            raise
+        except PublishError as exc:
+            return _cannot_tell(f"cannot read the channel: {exc.message} [{exc.code}]")
+        since_ms = int((started - RECONCILE_SLACK).timestamp() * 1000)
+        stamps = [m.get("timestamp") for m in listed]
+        ints = [t for t in stamps if isinstance(t, int)]
+        covered = len(listed) < RECONCILE_COUNT or (bool(ints) and min(ints) < since_ms)
+        first = _parse_sent(memo.get(_message_key(0)))
+        if first is None:
+            return _cannot_tell("the first message is not known")
+        sent = [first[0]]
+        for index, message in enumerate(plan.messages[1:], start=1):
+            done = _parse_sent(memo.get(_message_key(index)))
+            if done is not None:
+                sent.append(done[0])
+                continue
+            keys = [_upload_key(index, n, item) for n, item in enumerate(message.attachments)]
+            want = [memo.get(key) for key in keys]
+            if not want or any(token is None for token in want):
+                return _cannot_tell(f"part {index + 1}: its upload tokens are not known")
+            matches: list[str] = []
+            unreadable = 0
+            for listed_message in listed:
+                stamp = listed_message.get("timestamp")
+                sender = listed_message.get("sender")
+                body = listed_message.get("body")
+                if not isinstance(stamp, int) or stamp < since_ms or not isinstance(body, dict):
+                    continue
+                if not isinstance(sender, dict) or sender.get("user_id") != bot_id:
+                    continue
+                mid = body.get("mid")
+                if not isinstance(mid, str) or _normalise(str(body.get("text") or "")):
+                    continue
+                tokens = _attachment_tokens(body.get("attachments"))
+                if tokens is None:
+                    unreadable += 1
+                elif tokens == want and not await self.is_taken(mid):
+                    matches.append(mid)
+            if len(matches) == 1:
+                sent.append(matches[0])
+                await self.memo.remember(
+                    delivery.delivery_id, {_message_key(index): json.dumps([matches[0], None])}
+                )
+                continue
+            if matches:
+                return _cannot_tell(f"{len(matches)} messages carry part {index + 1}'s media")
+            if unreadable or not covered:
+                return _cannot_tell(f"part {index + 1}: the channel read cannot tell")
+            return ReconcileResult(
+                outcome=ReconcileOutcome.NOT_FOUND,
+                detail=f"the first message is out; part {index + 1} is not",
+            )
+        await self.memo.forget(delivery.delivery_id)
+        return ReconcileResult(
+            outcome=ReconcileOutcome.FOUND,
+            remote=self._remote(sent[0], first[1], tuple(sent[1:])),
+        )
 
     async def _bot_user_id(self) -> int | None:
         if self._bot_id is None:
@@ -535,6 +673,49 @@ def _message_ids(answer: JsonObject) -> tuple[str | None, str | None]:
         mid if isinstance(mid, str) and mid else None,
         url if isinstance(url, str) and url else None,
     )
+
+
+def _message_key(index: int) -> str:
+    return f"message:{index}"
+
+
+def _upload_key(index: int, position: int, item: MediaItem) -> str:
+    return f"upload:{index}:{position}:{UPLOAD_TYPE[item.kind]}:{item.sha256}"
+
+
+def _parse_sent(value: str | None) -> tuple[str, str | None] | None:
+    """A remembered message: (mid, url)."""
+    if value is None:
+        return None
+    try:
+        mid, url = json.loads(value)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(mid, str) or not mid:
+        return None
+    return mid, url if isinstance(url, str) else None
+
+
+def _attachment_tokens(raw: Json) -> list[str | None] | None:
+    """The upload tokens a read-back message shows, in order; None when some attachment
+    shows none (then it cannot be identified)."""
+    if not isinstance(raw, list):
+        return []
+    tokens: list[str | None] = []
+    for item in raw:
+        payload = item.get("payload") if isinstance(item, dict) else None
+        token = payload.get("token") if isinstance(payload, dict) else None
+        if not isinstance(token, str) or not token:
+            return None
+        tokens.append(token)
+    return tokens
+
+
+def _resumable(exc: PublishError) -> bool:
+    """A later part's error after which the rest is sent later (not given up on)."""
+    if isinstance(exc, TransientError | OutcomeUnknownError):
+        return True
+    return isinstance(exc, NeedsAttentionError) and exc.pause_account
 
 
 def _check_failed(code: str, what: str, exc: PublishError) -> CheckLine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,10 +17,16 @@ from crosspost.errors import (
 )
 from crosspost.models import Platform
 
-# OK publishes no flood windows; these floors keep the scheduler from hammering a blocked token.
-FLOOD_BACKOFF = timedelta(minutes=10)
-LIMIT_BACKOFF = timedelta(hours=1)
+# OK publishes no flood windows (platforms.md §3.5: codes 8 and 11, "T (long)"). A flood
+# answer is a rate-limit wait, not a failed attempt: about half a minute, jittered so the
+# deliveries it stopped do not come back together (the retry policy caps it at max_delay).
+# LIMIT_REACHED is a quota, so its wait is longer.
+FLOOD_WAIT = timedelta(seconds=30)
+LIMIT_WAIT = timedelta(hours=1)
+# Up to this fraction is added to a wait at random.
+WAIT_JITTER = 0.5
 SERVICE_BACKOFF = timedelta(seconds=30)
+_jitter = random.SystemRandom()
 
 # Codes that mean the server gave up while working on the request: a non-idempotent call
 # (mediatopic.post) may have taken effect, so it becomes `uncertain` instead of failing.
@@ -55,13 +62,13 @@ OK_ERRORS: dict[int, Rule] = {
         kind=TransientError,
         reason=Reason.RATE_LIMITED,
         name="FLOOD_BLOCKED",
-        retry_after=FLOOD_BACKOFF,
+        retry_after=FLOOD_WAIT,
     ),
     11: Rule(
         kind=TransientError,
         reason=Reason.RATE_LIMITED,
         name="LIMIT_REACHED",
-        retry_after=LIMIT_BACKOFF,
+        retry_after=LIMIT_WAIT,
     ),
     31: Rule(kind=TransientError, reason=Reason.NETWORK, name="NETWORK_TIMEOUT"),
     7: Rule(
@@ -148,9 +155,12 @@ def classify_api_error(
     message = f"OK {method} failed: {rule.name}"
     error: PublishError
     if issubclass(rule.kind, TransientError):
+        retry_after = rule.retry_after
+        if retry_after is not None and rule.reason is Reason.RATE_LIMITED:
+            retry_after = retry_after * (1 + WAIT_JITTER * _jitter.random())
         error = rule.kind(
             message,
-            retry_after=rule.retry_after,
+            retry_after=retry_after,
             platform=Platform.OK,
             account=account,
             code=code,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ from crosspost.models import (
     ReconcileResult,
     RemotePost,
 )
-from crosspost.publishing import Capabilities, CheckLine
+from crosspost.publishing import Capabilities, CheckLine, MemoryUploadMemo, UploadMemo
 from crosspost.richtext import RichText, SpanKind, render_plain
 
 logger = logging.getLogger(__name__)
@@ -72,7 +71,11 @@ VIDEO_READY_BOUND = timedelta(seconds=60)
 VIDEO_LATE_CHECK_INTERVAL = timedelta(seconds=30)
 VIDEO_READY = "OK"
 VIDEO_BUSY = frozenset({"UPLOADING", "PROCESSING", "CONVERTING", "ON_MODERATION"})
-REMEMBERED_VIDEOS = 64
+# How long an uploaded photo's token is reused by later attempts. OK documents no lifetime
+# for it (its upload URL lives a day); a token OK no longer takes is uploaded again anyway.
+PHOTO_TOKEN_TTL = timedelta(hours=6)
+# mediatopic.post's answer to a photo token it does not know (PARAM, "Invalid photo token").
+BAD_PARAM = "100"
 
 OK_CAPABILITIES = Capabilities(
     max_text_length=OK_TEXT_LIMIT,
@@ -126,6 +129,7 @@ class OkPublisher:
         capabilities: Capabilities = OK_CAPABILITIES,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         is_taken: IsTaken | None = None,
+        memo: UploadMemo | None = None,
     ) -> None:
         self.account = account
         self.group_id = group_id
@@ -134,8 +138,8 @@ class OkPublisher:
         self._now = now
         # Whether a topic id is already recorded for another delivery of this account.
         self.is_taken: IsTaken = is_taken or _nothing_taken
-        # (idempotency key, file sha256) -> the video uploaded for it, across attempts.
-        self._videos: OrderedDict[tuple[str, str], _UploadedVideo] = OrderedDict()
+        # Photo tokens and videos already uploaded for a delivery, kept between its attempts.
+        self.memo: UploadMemo = memo or MemoryUploadMemo()
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -143,19 +147,31 @@ class OkPublisher:
         """Upload the media, then post the topic once. Raises TransientError (nothing posted),
         OutcomeUnknownError (mediatopic.post sent, no answer), PermanentError."""
         prepared = self._prepare(content, self.capabilities.max_text_length)
-        blocks: list[dict[str, Json]] = []
+        memo = await self.memo.recall(delivery.delivery_id, self._now())
         # Videos first: while OK processes them the attempt ends before photos are uploaded.
-        video_ids = await self._ready_videos(delivery, prepared)
-        if prepared.photos:
-            tokens = await self._upload_photos(prepared.photos)
-            blocks.append({"type": "photo", "list": [{"id": token} for token in tokens]})
-        for video_id in video_ids:
-            blocks.append({"type": "movie", "list": [{"id": video_id}]})
-        if prepared.link:
-            blocks.append({"type": "link", "url": prepared.link})
+        video_ids = await self._ready_videos(delivery, prepared, memo)
+        tokens, reused = await self._upload_photos(delivery, prepared.photos, memo)
+        blocks = self._blocks(prepared, tokens, video_ids)
         notices = list(prepared.notices)
         try:
-            topic_id = await self._post(prepared.text, blocks)
+            try:
+                topic_id = await self._post(prepared.text, blocks)
+            except PermanentError as exc:
+                if not (reused and exc.code == BAD_PARAM):
+                    raise
+                # A remembered token OK no longer takes: nothing was posted, so upload the
+                # photos once more and post again.
+                logger.info(
+                    "OK refused remembered photo tokens delivery=%s account=%s platform=ok: "
+                    "uploading again",
+                    delivery.delivery_id,
+                    self.account,
+                )
+                keys = [_photo_key(i, p) for i, p in enumerate(prepared.photos)]
+                await self.memo.forget(delivery.delivery_id, keys)
+                tokens, _ = await self._upload_photos(delivery, prepared.photos, {})
+                blocks = self._blocks(prepared, tokens, video_ids)
+                topic_id = await self._post(prepared.text, blocks)
         except PermanentError as exc:
             if exc.reason is not Reason.TOO_LONG or len(prepared.text) <= FALLBACK_TEXT_LIMIT:
                 raise
@@ -176,9 +192,21 @@ class OkPublisher:
             self.account,
             topic_id,
         )
-        for video in prepared.videos:
-            self._videos.pop((delivery.idempotency_key, video.sha256), None)
+        await self.memo.forget(delivery.delivery_id)
         return PublishResult(remote=self._remote(topic_id), notices=tuple(notices))
+
+    @staticmethod
+    def _blocks(
+        prepared: _Prepared, tokens: Sequence[str], video_ids: Sequence[str]
+    ) -> list[dict[str, Json]]:
+        blocks: list[dict[str, Json]] = []
+        if tokens:
+            blocks.append({"type": "photo", "list": [{"id": token} for token in tokens]})
+        for video_id in video_ids:
+            blocks.append({"type": "movie", "list": [{"id": video_id}]})
+        if prepared.link:
+            blocks.append({"type": "link", "url": prepared.link})
+        return blocks
 
     async def _post(self, text: str, media_blocks: Sequence[dict[str, Json]]) -> str:
         blocks: list[Json] = []
@@ -246,51 +274,64 @@ class OkPublisher:
             text=text, link=link, photos=photos, videos=videos, notices=tuple(notices)
         )
 
-    async def _upload_photos(self, photos: Sequence[MediaItem]) -> list[str]:
-        answer = _as_dict(
-            await self.client.call(
-                "photosV2.getUploadUrl", {"gid": self.group_id, "count": str(len(photos))}
-            )
-        )
-        upload_url = answer.get("upload_url")
-        photo_ids = answer.get("photo_ids")
-        if not isinstance(upload_url, str) or not isinstance(photo_ids, list):
-            raise self._bad_answer("photosV2.getUploadUrl")
-        if len(photo_ids) != len(photos):
-            raise self._bad_answer("photosV2.getUploadUrl")
-        uploaded = _as_dict(await self.client.upload_photos(upload_url, photos))
-        by_id = _as_dict(uploaded.get("photos"))
-        tokens: list[str] = []
-        for photo_id, photo in zip(photo_ids, photos, strict=True):
-            token = _as_dict(by_id.get(str(photo_id))).get("token")
-            if not isinstance(token, str) or not token:
-                raise PermanentError(
-                    f"OK did not take the photo {photo.file_name!r}",
-                    platform=Platform.OK,
-                    account=self.account,
-                    reason=Reason.MEDIA_REJECTED,
+    async def _upload_photos(
+        self, delivery: DeliveryRef, photos: Sequence[MediaItem], memo: Mapping[str, str]
+    ) -> tuple[list[str], bool]:
+        """Upload tokens of the photos, in order, and whether any came from the memo: only
+        the photos without a remembered token are uploaded (in one request)."""
+        keys = [_photo_key(index, photo) for index, photo in enumerate(photos)]
+        missing = [(k, p) for k, p in zip(keys, photos, strict=True) if k not in memo]
+        fresh: dict[str, str] = {}
+        if missing:
+            answer = _as_dict(
+                await self.client.call(
+                    "photosV2.getUploadUrl", {"gid": self.group_id, "count": str(len(missing))}
                 )
-            tokens.append(token)
-        return tokens
+            )
+            upload_url = answer.get("upload_url")
+            photo_ids = answer.get("photo_ids")
+            if not isinstance(upload_url, str) or not isinstance(photo_ids, list):
+                raise self._bad_answer("photosV2.getUploadUrl")
+            if len(photo_ids) != len(missing):
+                raise self._bad_answer("photosV2.getUploadUrl")
+            uploaded = _as_dict(
+                await self.client.upload_photos(upload_url, [p for _, p in missing])
+            )
+            by_id = _as_dict(uploaded.get("photos"))
+            for photo_id, (key, photo) in zip(photo_ids, missing, strict=True):
+                token = _as_dict(by_id.get(str(photo_id))).get("token")
+                if not isinstance(token, str) or not token:
+                    raise PermanentError(
+                        f"OK did not take the photo {photo.file_name!r}",
+                        platform=Platform.OK,
+                        account=self.account,
+                        reason=Reason.MEDIA_REJECTED,
+                    )
+                fresh[key] = token
+            await self.memo.remember(
+                delivery.delivery_id, fresh, expires_at=self._now() + PHOTO_TOKEN_TTL
+            )
+        tokens = [fresh.get(key) or memo[key] for key in keys]
+        return tokens, len(fresh) < len(keys)
 
-    async def _ready_videos(self, delivery: DeliveryRef, prepared: _Prepared) -> list[str]:
+    async def _ready_videos(
+        self, delivery: DeliveryRef, prepared: _Prepared, memo: Mapping[str, str]
+    ) -> list[str]:
         """The ids of the post's videos, uploaded (once per delivery) and ready to show.
 
         Raises TransientError with a short retry_after while OK still processes one, so no
         topic ever shows a broken video; PermanentError when OK failed to process it.
         """
         uploaded: list[_UploadedVideo] = []
-        for video in prepared.videos:
-            key = (delivery.idempotency_key, video.sha256)
-            known = self._videos.get(key)
+        keys = [_video_key(index, video) for index, video in enumerate(prepared.videos)]
+        for key, video in zip(keys, prepared.videos, strict=True):
+            known = _parse_video(memo.get(key))
             if known is None:
                 known = _UploadedVideo(
                     video_id=await self._upload_video(video, prepared.text),
                     uploaded_at=self._now(),
                 )
-                self._videos[key] = known
-                while len(self._videos) > REMEMBERED_VIDEOS:
-                    self._videos.popitem(last=False)
+                await self.memo.remember(delivery.delivery_id, {key: _format_video(known)})
             uploaded.append(known)
         if not uploaded:
             return []
@@ -298,8 +339,7 @@ class OkPublisher:
         busy = [v for v in uploaded if statuses.get(v.video_id) != VIDEO_READY]
         failed = [v for v in busy if statuses.get(v.video_id) not in VIDEO_BUSY]
         if failed:
-            for video in prepared.videos:
-                self._videos.pop((delivery.idempotency_key, video.sha256), None)
+            await self.memo.forget(delivery.delivery_id, keys)
             status = statuses.get(failed[0].video_id, "missing")
             raise PermanentError(
                 f"OK could not process the video {failed[0].video_id} (status {status})",
@@ -429,7 +469,7 @@ class OkPublisher:
             raise
         except PublishError as exc:
             return _cannot_tell(f"cannot list the group's topics: {exc.message} [{exc.code}]")
-        expected = self._expected(delivery, content)
+        expected = await self._expected(delivery, content)
         matches: list[str] = []
         unidentified = 0
         for topic_id, _created in candidates:
@@ -465,12 +505,16 @@ class OkPublisher:
             detail=f"{len(candidates)} topic(s) since the attempt, none is this post",
         )
 
-    def _expected(self, delivery: DeliveryRef, content: Content) -> _Expected:
+    async def _expected(self, delivery: DeliveryRef, content: Content) -> _Expected:
         prepared = self._prepare(content, self.capabilities.max_text_length)
         texts = {_normalise(prepared.text)}
         if len(prepared.text) > FALLBACK_TEXT_LIMIT:
             texts.add(_normalise(self._prepare(content, FALLBACK_TEXT_LIMIT).text))
-        known = [self._videos.get((delivery.idempotency_key, v.sha256)) for v in prepared.videos]
+        memo = await self.memo.recall(delivery.delivery_id, self._now())
+        known = [
+            _parse_video(memo.get(_video_key(index, video)))
+            for index, video in enumerate(prepared.videos)
+        ]
         video_ids = (
             tuple(v.video_id for v in known if v is not None)
             if all(v is not None for v in known)
@@ -677,6 +721,31 @@ def _token_problem(exc: PublishError) -> CheckLine:
 
 def _check_failed(code: str, what: str, exc: PublishError) -> CheckLine:
     return CheckLine(ok=False, code=code, detail=f"{what}: {exc.message} [{exc.code or '-'}]")
+
+
+def _photo_key(index: int, photo: MediaItem) -> str:
+    return f"photo:{index}:{photo.sha256}"
+
+
+def _video_key(index: int, video: MediaItem) -> str:
+    return f"video:{index}:{video.sha256}"
+
+
+def _format_video(video: _UploadedVideo) -> str:
+    return f"{video.video_id} {video.uploaded_at.isoformat()}"
+
+
+def _parse_video(value: str | None) -> _UploadedVideo | None:
+    if not value or " " not in value:
+        return None
+    video_id, at = value.split(" ", 1)
+    try:
+        uploaded_at = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if uploaded_at.tzinfo is None:
+        return None
+    return _UploadedVideo(video_id=video_id, uploaded_at=uploaded_at)
 
 
 def _cannot_tell(detail: str) -> ReconcileResult:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -17,6 +16,7 @@ from adapters.vk.client import (
     upload_error,
 )
 from crosspost.errors import (
+    NeedsAttentionError,
     OutcomeUnknownError,
     PermanentError,
     PublishError,
@@ -36,7 +36,7 @@ from crosspost.models import (
     ReconcileResult,
     RemotePost,
 )
-from crosspost.publishing import Capabilities, CheckLine
+from crosspost.publishing import Capabilities, CheckLine, MemoryUploadMemo, UploadMemo
 from crosspost.richtext import render_plain
 
 logger = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ GUID_WINDOW = timedelta(minutes=50)
 # Clock skew between us and VK when reading the wall around an attempt.
 RECONCILE_SLACK = timedelta(minutes=2)
 RECONCILE_LOOKBACK_POSTS = 100
-# Uploads remembered per delivery, so a resend with the same guid does not upload again.
-REMEMBERED_DELIVERIES = 256
 
 USER_SCOPES = {"wall": 8192, "photos": 4, "video": 16, "docs": 131072, "offline": 65536}
 REQUIRED_USER_SCOPES = ("wall", "photos", "video")
@@ -70,17 +68,24 @@ class _Plan:
     as_link: list[MediaItem] = field(default_factory=list)
     need_user_token: bool = False
 
-    @property
-    def fingerprint(self) -> tuple[tuple[str, str], ...]:
-        return tuple((item.sha256, kind.value) for item, kind in self.uploads)
+    def keys(self) -> list[str]:
+        """Memo keys of the uploads: position, kind and content, so a changed post never
+        reuses another file's upload."""
+        return [
+            f"up:{index}:{kind.value}:{item.sha256}"
+            for index, (item, kind) in enumerate(self.uploads)
+        ]
+
+    def known(self, memo: Mapping[str, str]) -> list[tuple[str, _Upload]] | None:
+        """The attachments, if every upload is in the memo."""
+        found = [memo.get(key) for key in self.keys()]
+        if any(a is None for a in found):
+            return None
+        return [(a, kind) for a, (_, kind) in zip(found, self.uploads, strict=True) if a]
 
 
-@dataclass(frozen=True)
-class _Sent:
-    """What one attempt uploaded and posted: the attachments identify the post on the wall."""
-
-    fingerprint: tuple[tuple[str, str], ...]
-    attachments: tuple[tuple[str, _Upload], ...]
+def _post_key(number: int) -> str:
+    return f"post:{number}"
 
 
 IsTaken = Callable[[str], Awaitable[bool]]
@@ -105,6 +110,7 @@ class VkPublisher:
         user_token: VkToken | None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         is_taken: IsTaken | None = None,
+        memo: UploadMemo | None = None,
     ) -> None:
         poster = user_token or community_token
         reader = community_token or user_token
@@ -122,7 +128,8 @@ class VkPublisher:
         self._clock = clock
         # Whether a post id is already recorded for another delivery of this account.
         self.is_taken: IsTaken = is_taken or _nothing_taken
-        self._sent: OrderedDict[str, _Sent] = OrderedDict()
+        # Uploads and posts already done for a delivery, kept between its attempts.
+        self.memo: UploadMemo = memo or MemoryUploadMemo()
         self._told_about_user_token = False
         media_kinds = {MediaKind.DOCUMENT, MediaKind.ANIMATION}
         if user_token is not None:
@@ -160,13 +167,17 @@ class VkPublisher:
         """Upload every file first, then wall.post with guid = the idempotency key.
 
         Media beyond one post (10 items, one document) goes in follow-up posts without text,
-        as a person would do it. Raises TransientError (uploads, connect failures),
-        OutcomeUnknownError (wall.post sent, no answer), PermanentError and subclasses.
+        as a person would do it. Uploads and posts already made for the delivery (the memo)
+        are reused, so a retry uploads only what is missing and never posts a part twice;
+        while a follow-up is not out the delivery is not published (its error is raised).
+        Raises TransientError (uploads, connect failures), OutcomeUnknownError (a wall.post
+        sent, no answer), PermanentError and subclasses.
         """
         log = (delivery.delivery_id, self.account, Platform.VK)
         plan = self._plan(content)
         notices: list[Notice] = []
-        attachments = await self._upload_all(delivery, plan)
+        memo = await self.memo.recall(delivery.delivery_id, self._clock())
+        attachments = await self._upload_all(delivery, plan, memo)
         text, truncated = self._render(content, plan)
         if truncated:
             notices.append(Notice.TEXT_TRUNCATED)
@@ -179,59 +190,79 @@ class VkPublisher:
                 account=self.account,
                 reason=Reason.MEDIA_REJECTED,
             )
-        post_id = await self._client.wall_post(
-            self._poster,
-            owner_id=self.owner_id,
-            message=text,
-            attachments=chunks[0],
-            guid=delivery.idempotency_key,
-        )
-        logger.info("vk published delivery=%s account=%s platform=%s post_id=%s", *log, post_id)
+        done = memo.get(_post_key(1))
+        if done is not None:
+            post_id = int(done)
+        else:
+            post_id = await self._client.wall_post(
+                self._poster,
+                owner_id=self.owner_id,
+                message=text,
+                attachments=chunks[0],
+                guid=delivery.idempotency_key,
+            )
+            logger.info(
+                "vk published delivery=%s account=%s platform=%s post_id=%s", *log, post_id
+            )
+            if len(chunks) > 1:
+                await self.memo.remember(delivery.delivery_id, {_post_key(1): str(post_id)})
         # Told once per run, and only with a post that actually went out.
         self._told_about_user_token |= Notice.VK_PHOTOS_NEED_USER_TOKEN in notices
         parts: list[int] = []
         for number, chunk in enumerate(chunks[1:], start=2):
+            known = memo.get(_post_key(number))
+            if known is not None:
+                parts.append(int(known))
+                continue
             try:
-                parts.append(
-                    await self._client.wall_post(
-                        self._poster,
-                        owner_id=self.owner_id,
-                        message="",
-                        attachments=chunk,
-                        guid=f"{delivery.idempotency_key}:{number}",
-                    )
+                part = await self._client.wall_post(
+                    self._poster,
+                    owner_id=self.owner_id,
+                    message="",
+                    attachments=chunk,
+                    guid=f"{delivery.idempotency_key}:{number}",
                 )
             except PublishError as exc:
-                # The main post is out and recorded; a retry could duplicate it, so the rest
-                # of the media is reported as left out instead.
+                if _resumable(exc):
+                    # The main post is out (and remembered): the delivery is not published
+                    # until the rest is; the next attempt or reconcile sends only the rest.
+                    logger.warning(
+                        "vk follow-up post %s not out yet delivery=%s account=%s platform=%s: %s",
+                        number,
+                        *log,
+                        exc,
+                    )
+                    raise
+                # Retrying cannot help (VK refused this media): the post stays as it is.
                 logger.warning(
-                    "vk follow-up post failed delivery=%s account=%s platform=%s: %s",
+                    "vk follow-up post refused delivery=%s account=%s platform=%s: %s",
                     *log,
                     exc,
                 )
                 notices.append(Notice.MEDIA_DROPPED)
                 break
+            parts.append(part)
+            await self.memo.remember(delivery.delivery_id, {_post_key(number): str(part)})
         if len(chunks) > 1 and parts:
             notices.append(Notice.MEDIA_SPLIT)
+        await self.memo.forget(delivery.delivery_id)
         return PublishResult(remote=self._remote(post_id, parts), notices=tuple(notices))
 
-    async def _upload_all(self, delivery: DeliveryRef, plan: _Plan) -> list[tuple[str, _Upload]]:
+    async def _upload_all(
+        self, delivery: DeliveryRef, plan: _Plan, memo: Mapping[str, str]
+    ) -> list[tuple[str, _Upload]]:
         """Every file, or an error: a post never goes out with part of its media (§2.8).
 
-        A repeat for the same delivery and the same files reuses the earlier uploads, so a
-        resend with the same guid costs one wall.post, not another upload of a large video.
+        Each upload is remembered as soon as VK saved it (VK media do not expire), so a
+        retry uploads only what is missing, and a resend with the same guid uploads nothing.
         """
-        key = delivery.idempotency_key
-        earlier = self._sent.get(key)
-        if earlier is not None and earlier.fingerprint == plan.fingerprint:
-            return list(earlier.attachments)
         attachments: list[tuple[str, _Upload]] = []
-        for item, kind in plan.uploads:
-            attachments.append((await self._upload(item, kind), kind))
-        self._sent[key] = _Sent(fingerprint=plan.fingerprint, attachments=tuple(attachments))
-        self._sent.move_to_end(key)
-        while len(self._sent) > REMEMBERED_DELIVERIES:
-            self._sent.popitem(last=False)
+        for key, (item, kind) in zip(plan.keys(), plan.uploads, strict=True):
+            attachment = memo.get(key)
+            if attachment is None:
+                attachment = await self._upload(item, kind)
+                await self.memo.remember(delivery.delivery_id, {key: attachment})
+            attachments.append((attachment, kind))
         return attachments
 
     def _plan(self, content: Content) -> _Plan:
@@ -447,11 +478,14 @@ class VkPublisher:
         text, _ = self._render(content, plan)
         want_text = _normal(text)
         want_count = min(len(plan.uploads), MAX_MEDIA_PER_POST)
-        sent = self._sent.get(delivery.idempotency_key)
-        known: tuple[str, ...] | None = None
-        if sent is not None and sent.fingerprint == plan.fingerprint:
-            known = _chunk(sent.attachments)[0]
+        memo = await self.memo.recall(delivery.delivery_id, self._clock())
+        attachments = plan.known(memo)
+        chunks = _chunk(attachments) if attachments is not None else None
         since = attempt_at - RECONCILE_SLACK
+        main = memo.get(_post_key(1))
+        if main is not None and chunks is not None:
+            return await self._match_rest(delivery, int(main), chunks, memo, posts, since, total)
+        known = chunks[0] if chunks is not None else None
         shaped: list[VkWallPost] = []
         for post in posts:
             if post.date < since or post.from_id != self.owner_id:
@@ -482,6 +516,51 @@ class VkPublisher:
             outcome=ReconcileOutcome.NOT_FOUND,
             detail="the wall since the attempt has no such post",
         )
+
+    async def _match_rest(
+        self,
+        delivery: DeliveryRef,
+        main: int,
+        chunks: list[tuple[str, ...]],
+        memo: Mapping[str, str],
+        posts: list[VkWallPost],
+        since: datetime,
+        total: int,
+    ) -> ReconcileResult:
+        """The main post is out (remembered); find the follow-ups not remembered yet by their
+        very media ids. All there: FOUND. One not there (and the wall read covers the time):
+        NOT_FOUND, and the next attempt posts only what is missing."""
+        parts: list[int] = []
+        for number, chunk in enumerate(chunks[1:], start=2):
+            known = memo.get(_post_key(number))
+            if known is not None:
+                parts.append(int(known))
+                continue
+            shaped = [
+                p
+                for p in posts
+                if p.date >= since
+                and p.from_id == self.owner_id
+                and not _normal(p.text)
+                and _media(p.attachments) == chunk
+                and not await self.is_taken(str(p.post_id))
+            ]
+            if len(shaped) > 1:
+                return _cannot_tell(f"{len(shaped)} posts carry the media of follow-up {number}")
+            if not shaped:
+                oldest = min((p.date for p in posts), default=None)
+                if total <= len(posts) or (oldest is not None and oldest < since):
+                    return ReconcileResult(
+                        outcome=ReconcileOutcome.NOT_FOUND,
+                        detail=f"the main post is out; follow-up {number} is not",
+                    )
+                return _cannot_tell(f"more than {len(posts)} posts since the attempt")
+            parts.append(shaped[0].post_id)
+            await self.memo.remember(
+                delivery.delivery_id, {_post_key(number): str(shaped[0].post_id)}
+            )
+        await self.memo.forget(delivery.delivery_id)
+        return ReconcileResult(outcome=ReconcileOutcome.FOUND, remote=self._remote(main, parts))
 
     # --- counts and checks ---------------------------------------------------------------
 
@@ -617,6 +696,13 @@ def _token_failure(prefix: str, exc: PublishError) -> CheckLine:
     else:
         suffix = "error"
     return CheckLine(ok=False, code=f"{prefix}.{suffix}", detail=exc.message)
+
+
+def _resumable(exc: PublishError) -> bool:
+    """A follow-up error after which the rest is sent later (not given up on)."""
+    if isinstance(exc, TransientError | OutcomeUnknownError):
+        return True
+    return isinstance(exc, NeedsAttentionError) and exc.pause_account
 
 
 def _chunk(attachments: Sequence[tuple[str, _Upload]]) -> list[tuple[str, ...]]:

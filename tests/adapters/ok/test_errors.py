@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.ok.errors import OK_ERRORS, classify_api_error, classify_http_status
+from adapters.ok.errors import (
+    FLOOD_WAIT,
+    OK_ERRORS,
+    WAIT_JITTER,
+    classify_api_error,
+    classify_http_status,
+)
 from crosspost.emulators.ok import OkEmulator
 from crosspost.errors import (
     AuthError,
@@ -16,6 +22,7 @@ from crosspost.errors import (
     Reason,
     TransientError,
 )
+from scheduler.retry import RetryPolicy
 from tests.adapters.ok.conftest import APP_SECRET, TOKEN, PublisherFactory
 
 T, P, H, AUTH = TransientError, PermanentError, NeedsAttentionError, AuthError
@@ -83,15 +90,27 @@ def test_classification(code: int, kind: type[PublishError], reason: Reason, pau
     assert "mediatopic.post" in error.message
 
 
-def test_flood_errors_back_off_long() -> None:
-    flood = classify_api_error(8, method="m", idempotent=True)
+def test_flood_answers_are_jittered_rate_limit_waits_not_failures() -> None:
+    floods = [classify_api_error(8, method="m", idempotent=True) for _ in range(50)]
     limit = classify_api_error(11, method="m", idempotent=True)
-    assert isinstance(flood, TransientError)
+    waits = set()
+    for flood in floods:
+        assert isinstance(flood, TransientError)
+        # A wait the scheduler does not count as an attempt.
+        assert flood.rate_limited
+        assert flood.retry_after is not None
+        assert FLOOD_WAIT <= flood.retry_after <= FLOOD_WAIT * (1 + WAIT_JITTER)
+        waits.add(flood.retry_after)
+    assert len(waits) > 1  # jittered: the deliveries it stopped do not return together
     assert isinstance(limit, TransientError)
-    assert flood.retry_after is not None
-    assert flood.retry_after >= timedelta(minutes=5)
+    assert limit.rate_limited
     assert limit.retry_after is not None
     assert limit.retry_after >= timedelta(minutes=30)
+    # Bounded: the policy caps any rate-limit wait at its max_delay.
+    policy = RetryPolicy(max_delay=timedelta(minutes=2))
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert policy.next_attempt_at(limit, 99, now) == now + timedelta(minutes=2)
+    assert not policy.counts_as_attempt(floods[0])
 
 
 @pytest.mark.parametrize("code", [31, 5000])
