@@ -387,6 +387,7 @@ def build_max_mirror(app: App) -> MaxChannelMirror:
         clock=app.clock,
         on_queued=on_queued,
         on_edited=on_queued,
+        on_deleted=on_queued,
     )
 
 

@@ -31,6 +31,7 @@ from crosspost.db import (
     AuditRow,
     DeliveryOperationRow,
     DeliveryRow,
+    MaxSourceRow,
     MediaRow,
     PublicationRow,
     RemotePostRow,
@@ -325,6 +326,38 @@ class DeliveryRepository:
             )
         )
         return None if row is None else self._info(row)
+
+    async def publication_by_url(
+        self, urls: Collection[str], *, max_mid: str | None = None
+    ) -> PublicationInfo | None:
+        """The publication whose original post (a MAX or Telegram post it mirrors) or one of
+        whose copies has one of `urls`; failing that, the one mirroring the MAX post `max_mid`."""
+        if urls:
+            row = await self.session.scalar(
+                select(PublicationRow)
+                .where(PublicationRow.original_url.in_(urls))
+                .order_by(PublicationRow.id.desc())
+                .limit(1)
+            )
+            if row is None:
+                row = await self.session.scalar(
+                    select(PublicationRow)
+                    .join(RemotePostRow, RemotePostRow.publication_id == PublicationRow.id)
+                    .where(RemotePostRow.url.in_(urls))
+                    .order_by(PublicationRow.id.desc())
+                    .limit(1)
+                )
+            if row is not None:
+                return self._info(row)
+        if max_mid:
+            row = await self.session.scalar(
+                select(PublicationRow)
+                .join(MaxSourceRow, MaxSourceRow.publication_id == PublicationRow.id)
+                .where(MaxSourceRow.mid == max_mid)
+            )
+            if row is not None:
+                return self._info(row)
+        return None
 
     async def set_report_message(self, publication_id: int, chat_id: int, message_id: int) -> None:
         await self.session.execute(

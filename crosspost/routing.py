@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from crosspost.config import Settings
 from crosspost.errors import UsageError
@@ -43,3 +45,34 @@ def chosen_targets(
     if missing:
         raise UsageError(f"platform {missing[0]} is not configured for {', '.join(accounts)}")
     return targets
+
+
+@dataclass(frozen=True, kw_only=True)
+class PostLink:
+    """What a post link pasted by staff can be matched against: the spellings of its address
+    and, for a MAX link, the last path part (a message id where the link carries one)."""
+
+    urls: frozenset[str]
+    last_part: str | None
+
+
+def post_link(link: str) -> PostLink | None:
+    """The forms of a post address staff pasted (https/http, with or without a trailing slash,
+    query and fragment dropped: platforms print one canonical form, browsers add the rest);
+    None when it is not a web address."""
+    text = link.strip().strip("<>")
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    path = parts.path.rstrip("/")
+    urls = {text}
+    for scheme in ("https", "http"):
+        for tail in (path, f"{path}/"):
+            urls.add(f"{scheme}://{host}{port}{tail}")
+    last = path.rsplit("/", 1)[-1] if path else ""
+    return PostLink(urls=frozenset(urls), last_part=last or None)

@@ -28,6 +28,7 @@ from crosspost.models import (
 )
 from crosspost.publishing import Publisher
 from crosspost.queue import DeliveryRepository, EnqueueResult, PublicationInfo, TargetState
+from crosspost.routing import post_link
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,17 @@ class PublicationService:
     async def by_source(self, chat_id: int, message_id: int) -> PublicationInfo | None:
         async with self.sessionmaker() as session:
             return await DeliveryRepository(session).publication_by_source(chat_id, message_id)
+
+    async def by_link(self, link: str) -> PublicationInfo | None:
+        """The publication a pasted post link points at: the MAX (or Telegram) post it
+        mirrors, or any of its published copies (VK, OK, MAX, Telegram). None if unknown."""
+        found = post_link(link)
+        if found is None:
+            return None
+        async with self.sessionmaker() as session:
+            return await DeliveryRepository(session).publication_by_url(
+                found.urls, max_mid=found.last_part
+            )
 
     async def by_report(self, chat_id: int, message_id: int) -> PublicationInfo | None:
         async with self.sessionmaker() as session:

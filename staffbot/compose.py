@@ -691,6 +691,7 @@ class StaffDialog:
             return
         source = self._source_of_link(link)
         info = await self.service.by_source(*source) if source else None
+        info = info or await self.service.by_link(link)  # MAX posts, links to copies
         if info is None:
             await message.answer(texts.BOT_DELETE_NOT_FOUND, parse_mode=None)
             return

@@ -151,6 +151,7 @@ class MaxChannelMirror:
         clock: Clock = _utcnow,
         on_queued: PublicationHook | None = None,
         on_edited: PublicationHook | None = None,
+        on_deleted: PublicationHook | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -161,6 +162,7 @@ class MaxChannelMirror:
         self.clock = clock
         self.on_queued = on_queued
         self.on_edited = on_edited
+        self.on_deleted = on_deleted
         self._bot_id: int | None = None
         self._lock = asyncio.Lock()
 
@@ -188,11 +190,7 @@ class MaxChannelMirror:
                     update.get("is_channel"),
                 )
             elif kind == "message_removed":
-                logger.info(
-                    "MAX message %s removed in chat=%s: copies stay until staff delete them",
-                    update.get("message_id"),
-                    update.get("chat_id"),
-                )
+                await self._removed(update)
 
     # -- posts ----------------------------------------------------------------------------
 
@@ -250,6 +248,8 @@ class MaxChannelMirror:
         mid = str(body["mid"])
         if await self._seen(f"post:{mid}") or await self._publication_of(mid) is not None:
             return
+        if await self._seen(f"removed:{mid}"):
+            return  # deleted in MAX before we got to it
         targets = mirror_targets(self.settings, account, source=Platform.MAX)
         if not targets:
             logger.info("account=%s mirrors nowhere; MAX post %s not queued", account, mid)
@@ -332,6 +332,39 @@ class MaxChannelMirror:
         await self._mark_seen(key)
         if result.changed and self.on_edited is not None:
             await self.on_edited(publication_id)
+
+    async def _removed(self, update: Mapping[str, Any]) -> None:
+        """Staff deleted a post in the MAX channel: every copy of it is deleted too (queued
+        deletes, as when staff ask the bot), and what was not sent yet is cancelled."""
+        mid, chat_id = update.get("message_id"), update.get("chat_id")
+        if not isinstance(mid, str) or not isinstance(chat_id, int):
+            return
+        if self.settings.account_by_max_chat(chat_id) is None:
+            return
+        key = f"removed:{mid}"
+        if await self._seen(key):
+            return
+        publication_id = await self._publication_of(mid)
+        if publication_id is None:
+            # Our own copies and posts never mirrored: nothing to follow.
+            await self._mark_seen(key)
+            return
+        view = await self.service.view(publication_id)
+        if view is None or view.info.deleted_at is not None:
+            await self._mark_seen(key)
+            return
+        result = await self.service.delete(publication_id, actor=f"max:{chat_id}")
+        await self._mark_seen(key)
+        logger.info(
+            "publication=%s deleted in MAX chat=%s mid=%s: copies queued for deletion, "
+            "%d unsent cancelled",
+            publication_id,
+            chat_id,
+            mid,
+            len(result.cancelled),
+        )
+        if self.on_deleted is not None:
+            await self.on_deleted(publication_id)
 
     async def _publication_of(self, mid: str) -> int | None:
         async with self.sessionmaker() as session:

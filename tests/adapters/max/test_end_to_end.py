@@ -24,6 +24,7 @@ from crosspost.sandbox import (
     ACCOUNTS,
     BOT_TOKEN,
     STAFF_CHAT_ID,
+    STAFF_USER_ID,
     sandbox_config,
     seed,
     seed_max,
@@ -213,3 +214,62 @@ async def test_max_first_then_the_others_with_a_link_to_it(tmp_path: Path) -> No
         await w.app.close()
         for emulator in (w.tg, w.vk, w.ok, w.mx):
             await emulator.stop()
+
+
+async def mirrored_max_post(world: World, text: str) -> str:
+    """A staff post in the administration's MAX channel, once its three copies are out."""
+    staff = world.mx.staff_post(ADM["max_chat"], text, images=[tiny_png()])
+    await report_done(world, 3)
+    assert len(world.vk.wall(ADM["vk_group"])) == 1
+    assert len(world.ok.group_topics(ADM["ok_group"])) == 1
+    return staff.mid
+
+
+def copies_gone(world: World) -> bool:
+    return (
+        not world.vk.wall(ADM["vk_group"])
+        and not world.ok.group_topics(ADM["ok_group"])
+        and not world.tg.messages(ADM["channel"])
+    )
+
+
+async def test_a_max_post_deleted_in_max_is_deleted_everywhere(world: World) -> None:
+    await world.start()
+    mid = await mirrored_max_post(world, "Объявление, которое уберут")
+    assert world.tg.messages(ADM["channel"])
+    world.mx.staff_delete(mid)
+    await world.tg.wait_for_sent(
+        lambda s: s.chat_id == ADM["channel"] and s.method == "deleteMessage", timeout=20
+    )
+    await world.mx.wait_until(lambda: copies_gone(world), timeout=20)
+    async with world.app.sessionmaker() as session:
+        repo = DeliveryRepository(session)
+        [publication_id] = {d.publication_id for d in await repo.list_deliveries(limit=10)}
+        ops = await repo.operations(publication_id=publication_id)
+    # Through the queue: one delete operation per copy, each done once.
+    assert sorted(str(op.platform) for op in ops) == ["ok", "telegram", "vk"]
+    # A replay of the same update changes nothing.
+    world.mx._push(dict(world.mx.updates[-1]))
+    polls = len(world.mx.calls_to("GET /updates"))
+    await world.mx.wait_until(lambda: len(world.mx.calls_to("GET /updates")) >= polls + 2)
+    async with world.app.sessionmaker() as session:
+        assert (
+            len(await DeliveryRepository(session).operations(publication_id=publication_id)) == 3
+        )
+
+
+async def test_delete_command_takes_a_max_post_link(world: World) -> None:
+    await world.start()
+    mid = await mirrored_max_post(world, "Пост, который удалят через бота")
+    url = world.mx.messages[mid].url
+    world.tg.send_private(STAFF_USER_ID, text=f"/delete {url}")
+    [confirm] = await world.tg.wait_for_sent(
+        lambda s: s.chat_id == STAFF_USER_ID and "Удалить публикацию" in (s.text or ""),
+        timeout=20,
+    )
+    assert confirm.reply_markup is not None
+    yes = confirm.reply_markup["inline_keyboard"][0][0]["callback_data"]
+    world.tg.press_button(STAFF_USER_ID, confirm.message_id, yes)
+    await world.mx.wait_until(lambda: copies_gone(world), timeout=20)
+    # The staff post in MAX itself is the staff's: the bot leaves it alone.
+    assert not world.mx.messages[mid].deleted

@@ -149,6 +149,29 @@ async def test_edit_of_a_mirrored_post_edits_the_publication(
     assert view.info.version == 2
 
 
+async def test_removal_of_a_pending_post_cancels_it_and_other_removals_do_nothing(
+    max_emulator: MaxEmulator,
+    http: aiohttp.ClientSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    _mirror, listener, service = await make_mirror(max_emulator, http, sessionmaker, tmp_path)
+    staff = max_emulator.staff_post(CHAT_ID, "Опубликую и передумаю")
+    max_emulator.staff_post(CHAT_ID, "Этот останется")
+    await listener.poll_once()
+    assert len(await service.scheduled()) == 2
+    max_emulator.staff_delete(staff.mid)
+    max_emulator._push(
+        {"update_type": "message_removed", "message_id": "mid.unknown", "chat_id": CHAT_ID}
+    )
+    await listener.poll_once()
+    remaining = await service.scheduled()
+    assert len(remaining) == 1  # the removed post's copies were cancelled, not sent
+    assert (await service.content(remaining[0].info.publication_id)).text.text == (
+        "Этот останется"
+    )
+
+
 async def test_wait_for_bot_added_and_link_command(
     max_emulator: MaxEmulator, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
