@@ -86,6 +86,19 @@ async def fetch_file(
     name = display_name(file_name, kind, mime)
     if not is_local and file_size is not None and file_size > CLOUD_DOWNLOAD_LIMIT:
         return _missing(kind, name, mime, file_size, file_id, store_dir)
+    # Fetched before (an album whose other file failed, a retry after a restart): no getFile.
+    fetched = await asyncio.to_thread(_recall_fetched, store_dir, file_id)
+    if fetched is not None:
+        digest, size = fetched
+        return MediaItem(
+            kind=kind,
+            path=store_dir / digest,
+            file_name=name,
+            mime_type=mime,
+            size=size,
+            sha256=digest,
+            telegram_file_id=file_id,
+        )
     try:
         remote = await bot.get_file(file_id)
     except TelegramAPIError as exc:
@@ -129,6 +142,7 @@ async def fetch_file(
         raise
     final = store_dir / digest
     await asyncio.to_thread(_settle, part, final)
+    await asyncio.to_thread(_remember_fetched, store_dir, file_id, digest, size)
     logger.info("fetched telegram file kind=%s size=%s sha256=%s", kind, size, digest[:12])
     return MediaItem(
         kind=kind,
@@ -186,6 +200,41 @@ def _settle(part: Path, final: Path) -> None:
         part.unlink()  # the same content is already stored
     else:
         os.replace(part, final)
+
+
+# The store's index of files fetched: one small file per Telegram file id (named by the id's
+# hash, never by the id itself), holding the content's SHA-256 and size.
+FETCHED_DIR = ".fetched"
+
+
+def _fetched_path(store_dir: Path, file_id: str) -> Path:
+    return store_dir / FETCHED_DIR / hashlib.sha256(file_id.encode()).hexdigest()
+
+
+def _recall_fetched(store_dir: Path, file_id: str) -> tuple[str, int] | None:
+    try:
+        digest, size_text = _fetched_path(store_dir, file_id).read_text().split()
+        size = int(size_text)
+        if not re.fullmatch(r"[0-9a-f]{64}", digest):
+            return None
+        # The file may have been cleaned up since: then it is fetched again.
+        if (store_dir / digest).stat().st_size != size:
+            return None
+    except (OSError, ValueError):
+        return None
+    return digest, size
+
+
+def _remember_fetched(store_dir: Path, file_id: str, digest: str, size: int) -> None:
+    path = _fetched_path(store_dir, file_id)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".part-{secrets.token_hex(8)}")
+        part.write_text(f"{digest} {size}\n")
+        os.replace(part, path)
+    except OSError as exc:
+        # Only a cache: the next fetch of this file downloads it again.
+        logger.warning("cannot index fetched file sha256=%s: %s", digest[:12], exc.strerror)
 
 
 def _unlink(path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from aiogram import Bot
 
-from adapters.telegram.files import CLOUD_DOWNLOAD_LIMIT, display_name, fetch_file
+from adapters.telegram.files import CLOUD_DOWNLOAD_LIMIT, FETCHED_DIR, display_name, fetch_file
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.errors import PermanentError, TransientError
 from crosspost.models import MediaKind
@@ -16,7 +16,8 @@ from .conftest import make_bot
 
 
 def names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The stored files (the index of fetched file ids aside)."""
+    return sorted(p.name for p in folder.iterdir() if p.name != FETCHED_DIR)
 
 
 async def test_small_file_is_streamed_into_the_store_by_hash(
@@ -203,3 +204,37 @@ def test_display_names_are_bare_and_harmless() -> None:
     long = "я" * 300 + ".docx"
     assert display_name(long, MediaKind.DOCUMENT, "x/y").endswith(".docx")
     assert len(display_name(long, MediaKind.DOCUMENT, "x/y")) <= 120
+
+
+async def test_a_file_fetched_before_is_not_fetched_again(
+    tg_emulator: TelegramEmulator, tg_bot: Bot, tmp_path: Path
+) -> None:
+    """An album retried after one of its files failed (or after a restart) asks Telegram
+    only for the files it does not have yet."""
+    data = b"\x89PNG album item" * 300
+    file_id, _ = tg_emulator.add_file(data, kind="photo")
+    store = tmp_path / "media"
+
+    async def fetch() -> Path:
+        item = await fetch_file(
+            tg_bot,
+            file_id=file_id,
+            file_size=len(data),
+            file_name=None,
+            mime_type=None,
+            kind=MediaKind.PHOTO,
+            store_dir=store,
+            is_local=False,
+        )
+        assert item.path.read_bytes() == data
+        assert item.sha256 == hashlib.sha256(data).hexdigest()
+        return item.path
+
+    path = await fetch()
+    await fetch()
+    assert len(tg_emulator.requests("getFile")) == 1
+    # The index names no file id: only hashes.
+    assert all(file_id not in p.name for p in (store / FETCHED_DIR).iterdir())
+    path.unlink()  # cleaned up since: fetched again
+    await fetch()
+    assert len(tg_emulator.requests("getFile")) == 2
