@@ -7,7 +7,7 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +25,7 @@ from crosspost.commands import max as max_commands
 from crosspost.commands import recurring as recurring_commands
 from crosspost.commands import stats as stats_commands
 from crosspost.config import HttpConfig, Settings, load_settings, secret_values
+from crosspost.dates import DateParseError, NeedsTime, parse_when
 from crosspost.db import sqlite_path
 from crosspost.errors import ConfigError, UsageError
 from crosspost.logs import LogFormat
@@ -37,6 +38,7 @@ from crosspost.models import (
     NewPublication,
     Platform,
     PublicationSource,
+    Target,
 )
 from crosspost.richtext import RichText
 from crosspost.service import PublicationService
@@ -44,6 +46,7 @@ from crosspost.service import PublicationService
 T = TypeVar("T")
 
 DEFAULT_CONFIG = Path("crosspost.toml")
+NOW_ENV = "CROSSPOST_NOW"
 ConfigOption = Annotated[
     Path | None,
     typer.Option(
@@ -67,6 +70,8 @@ LogFormatOption = Annotated[
         help="text (one line per event) or json (one object per line); overrides logging.format.",
     ),
 ]
+# `post --dry-run` shows this many words of the text.
+DRY_RUN_WORDS = 12
 # Queue ids are SQLite/PostgreSQL signed 64-bit integers.
 MAX_ID = 2**63 - 1
 DeliveryId = Annotated[int, typer.Argument(help="The delivery id (see `queue list`).")]
@@ -183,22 +188,37 @@ def local(dt: datetime, settings: Settings) -> str:
 
 
 def parse_at(value: str | None, settings: Settings, now: datetime) -> datetime:
-    """`--at "YYYY-MM-DD HH:MM[:SS]"` in the configured zone → aware UTC. Raises UsageError."""
+    """`--at PHRASE` as staff type it in the bot («завтра в 9», «15.12 10:00», «через 2 часа»)
+    or "YYYY-MM-DD HH:MM[:SS]", in the configured zone → aware UTC; None means now.
+
+    Raises UsageError (one line) for an unclear, past or date-only phrase."""
     if value is None:
         return now
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
-        try:
-            naive = datetime.strptime(value.strip(), fmt)  # noqa: DTZ007 - zone attached below
-        except ValueError:
-            continue
-        at = naive.replace(tzinfo=settings.tz).astimezone(UTC)
-        if at < now:
-            raise UsageError(
-                f"--at {value!r} is in the past ({settings.telegram.timezone}); "
-                "give a future time or leave --at out to publish now"
-            )
-        return at
-    raise UsageError(f'--at {value!r} is not a time: use "YYYY-MM-DD HH:MM" (local time)')
+    try:
+        parsed = parse_when(value, now=now, tz=settings.tz)
+    except DateParseError as exc:
+        raise UsageError(f"--at {exc} ({settings.telegram.timezone})") from None
+    if isinstance(parsed, NeedsTime):
+        raise UsageError(
+            f"--at {value!r} is a date ({parsed.day.isoformat()}) without a time: "
+            f"add one, e.g. '{value.strip()} в 10:00'"
+        )
+    return parsed.at
+
+
+def cli_now() -> datetime:
+    """The clock of commands that read times. CROSSPOST_NOW (ISO 8601 with an offset) fixes
+    it, for tests and rehearsals of `post --dry-run`."""
+    fixed = os.environ.get(NOW_ENV)
+    if not fixed:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(fixed)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise UsageError(f"{NOW_ENV}={fixed!r} is not an ISO 8601 time with an offset")
+    return at.astimezone(UTC)
 
 
 # -- run, migrate, check ----------------------------------------------------------------------
@@ -346,8 +366,21 @@ def post(
         typer.Option("--media", "-m", help="A photo, video or document (repeatable)."),
     ] = None,
     at: Annotated[
-        str | None, typer.Option("--at", help='Local time "YYYY-MM-DD HH:MM[:SS]"; default now.')
+        str | None,
+        typer.Option(
+            "--at",
+            help="Local time (telegram.timezone) as typed in the bot: «15.12 10:00», "
+            "«завтра в 9», «в пятницу в 11», «через 2 часа», or YYYY-MM-DD HH:MM; "
+            "default now.",
+        ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write nothing; print what would be queued, the time last (ISO 8601).",
+        ),
+    ] = False,
 ) -> None:
     """Put a post in the queue for the chosen accounts and platforms."""
 
@@ -356,7 +389,7 @@ def post(
         from crosspost.routing import chosen_targets
 
         settings = settings_from(config)
-        now = datetime.now(UTC)
+        now = cli_now()
         if text is not None and text_file is not None:
             raise UsageError("give --text or --text-file, not both")
         body = text or ""
@@ -383,6 +416,9 @@ def post(
         )
         targets = chosen_targets(settings, accounts, platforms)
         publish_at = parse_at(at, settings, now)
+        if dry_run:
+            _print_dry_run(settings, targets, body, media_paths, publish_at, now=at is None)
+            return
         store = MediaStore(
             settings.media.dir, max_file_size=settings.media.max_file_mb * 1024 * 1024
         )
@@ -403,6 +439,30 @@ def post(
         )
 
     run_async(main)
+
+
+def _print_dry_run(
+    settings: Settings,
+    targets: Sequence[Target],
+    body: str,
+    media_paths: Sequence[Path],
+    publish_at: datetime,
+    *,
+    now: bool,
+) -> None:
+    """What `post` would queue; plain echo (no rich markup: the text may hold brackets). The
+    last line is only the time, for scripts."""
+    words = body.split()
+    excerpt = " ".join(words[:DRY_RUN_WORDS]) + (" …" if len(words) > DRY_RUN_WORDS else "")
+    local_at = publish_at.astimezone(settings.tz)
+    when = "now" if now else local_at.strftime("%Y-%m-%d %H:%M")
+    typer.echo("Dry run: nothing is written.")
+    typer.echo(f"Would queue to: {', '.join(f'{t.account}/{t.platform}' for t in targets)}")
+    typer.echo(f"Text ({len(body)} characters): {excerpt}" if words else "Text: (none)")
+    if media_paths:
+        typer.echo(f"Media: {', '.join(p.name for p in media_paths)}")
+    typer.echo(f"At: {when} ({settings.telegram.timezone})")
+    typer.echo(local_at.isoformat(timespec="seconds"))
 
 
 # -- queue --------------------------------------------------------------------------------------

@@ -588,3 +588,54 @@ INTAKE_DB_REASONS = {
     "other": "ошибка записи",
 }
 INTAKE_DB_BACK = "✅ Запись в базу снова работает: приём постов и сообщений продолжен."
+
+# -- dates --------------------------------------------------------------------------------------
+# Typed publish times (crosspost/dates.py): the confirmation in words, quick picks, refusals.
+# Weekdays and months come from WEEKDAYS_ON and MONTHS_GENITIVE above.
+
+DATES_DAY = "{weekday}, {day} {month}"
+DATES_DAY_WITH_YEAR = "{weekday}, {day} {month} {year} года"
+DATES_WHEN = "{day}, в {time} ({zone})"
+DATES_ZONE_NAMED = "по {adjective} времени"
+DATES_ZONE_OFFSET = "время UTC{offset}"
+# «по … времени» for zones people name by their city (tz database key → adjective, dative).
+# Khabarovsk has no key of its own: it is on Asia/Vladivostok time.
+DATES_ZONE_ADJECTIVES = {
+    "Asia/Vladivostok": "владивостокскому",
+    "Europe/Moscow": "московскому",
+    "Asia/Yakutsk": "якутскому",
+    "Asia/Magadan": "магаданскому",
+    "Asia/Kamchatka": "камчатскому",
+    "Asia/Irkutsk": "иркутскому",
+    "Asia/Krasnoyarsk": "красноярскому",
+    "Asia/Novosibirsk": "новосибирскому",
+    "Asia/Omsk": "омскому",
+    "Asia/Yekaterinburg": "екатеринбургскому",
+    "Europe/Samara": "самарскому",
+    "Europe/Kaliningrad": "калининградскому",
+}
+DATES_PICK_TODAY = "Сегодня {time}"
+DATES_PICK_TOMORROW = "Завтра {time}"
+DATES_EXAMPLES = "«15.12 10:00», «15 декабря в 10», «завтра в 9», «в пятницу в 11», «через 2 часа»"
+DATES_UNPARSEABLE = "Не удалось понять время «{typed}». Напишите, например: {examples}."
+DATES_AMBIGUOUS = (
+    "«{typed}» можно понять по-разному. Уточните, например: «в 5 утра», «в 5 вечера», "
+    "«17:00» или с датой: «15.12 10:00»."
+)
+DATES_AMBIGUOUS_WEEKDAY = (
+    "«{typed}» — сегодня или через неделю? Напишите «сегодня в …» или дату, например: "
+    "«{next_week} 10:00»."
+)
+DATES_AMBIGUOUS_NIGHT = (
+    "«{typed}» можно понять по-разному: какая это ночь? Напишите дату и время, например: "
+    "«15.12 00:30»."
+)
+DATES_PAST = "Это время уже прошло: {when}. Напишите время в будущем, например: {examples}."
+DATES_PASSED_TODAY = (
+    "Сегодня {time} уже прошло. Если имеется в виду завтра, напишите «завтра в {time}»; "
+    "или укажите дату, например: {examples}."
+)
+DATES_TOO_FAR = "«{typed}» — больше чем через год. Проверьте дату; например: {examples}."
+DATES_ASK_TIME_FOR = (
+    "Во сколько опубликовать {day}? Напишите время, например: «10:00» или «в 9 вечера»."
+)

@@ -74,7 +74,7 @@ def test_post_now_and_list(config: Path, tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["-t", "x", "--at", "2020-01-01 10:00"], "in the past"),
-        (["-t", "x", "--at", "завтра"], "is not a time"),
+        (["-t", "x", "--at", "завтра"], "without a time"),
         (["-t", "x", "--at", "2031-02-30 10:00"], "is not a time"),
         ([], "nothing to publish"),
         (["-t", "   "], "nothing to publish"),
