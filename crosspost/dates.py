@@ -194,7 +194,9 @@ _RELATIVE_DAYS = {"вчера": -1, "сегодня": 0, "завтра": 1, "п�
 
 # Each date form matches at the start of the text; the rest must be a time or nothing.
 _ISO_DATE = re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?=$|[t ])t?")
-_NUMERIC_DATE = re.compile(r"(?P<d>\d{1,2})[./](?P<m>\d{1,2})(?:[./](?P<y>\d{4}|\d{2}))?\.?(?=$| )")
+_NUMERIC_DATE = re.compile(
+    r"(?P<d>\d{1,2})[./](?P<m>\d{1,2})(?:[./](?P<y>\d{4}|\d{2}))?\.?(?=$| )"
+)
 _WORD_DATE = re.compile(
     r"(?P<d>\d{1,2})(?:-?(?:го|е|ое))? (?P<mon>[а-я]+)\.?"
     r"(?: (?P<y>\d{4})(?: ?(?:г\.?|года?))?)?(?=$| )"

@@ -503,7 +503,7 @@ def test_quick_picks_in_the_morning_and_late_evening() -> None:
         "Завтра 18:00",
     ]
     almost = local(2026, 12, 2, 17, 55)  # 18:00 is too close to confirm
-    assert [label for label, _ in quick_picks(almost, TZ)][0] == "Завтра 9:00"
+    assert next(label for label, _ in quick_picks(almost, TZ)) == "Завтра 9:00"
 
 
 def test_quick_picks_are_what_the_labels_say() -> None:

@@ -83,13 +83,18 @@ relative = st.builds(
 )
 
 
-def check(typed: str, now: datetime, tz: ZoneInfo) -> None:
+def attempt(typed: str, now: datetime, tz: ZoneInfo) -> Resolved | NeedsTime | DateParseError:
     try:
-        parsed = parse_when(typed, now=now, tz=tz)
+        return parse_when(typed, now=now, tz=tz)
     except DateParseError as exc:
-        assert str(exc)
-        return
-    if isinstance(parsed, Resolved):
+        return exc
+
+
+def check(typed: str, now: datetime, tz: ZoneInfo) -> None:
+    parsed = attempt(typed, now, tz)
+    if isinstance(parsed, DateParseError):
+        assert str(parsed)
+    elif isinstance(parsed, Resolved):
         assert parsed.at.tzinfo is UTC
         assert now <= parsed.at <= now + MAX_AHEAD
     else:
@@ -140,17 +145,17 @@ def test_a_time_written_out_reads_back_as_itself(
         H=target.hour,
         M=target.minute,
     )
-    try:
-        parsed = parse_when(typed, now=now, tz=tz)
-    except DateParseError as exc:
-        if exc.ambiguity is Ambiguity.CLOCK_CHANGE:
+    parsed = attempt(typed, now, tz)
+    if isinstance(parsed, DateParseError):
+        if parsed.ambiguity is Ambiguity.CLOCK_CHANGE:
             return
         # Without a year, a date that passed this year less than half a year ago is refused
         # as past rather than moved to next year.
-        assert exc.problem is DateProblem.PAST, exc
+        assert parsed.problem is DateProblem.PAST, parsed
         assert "{y}" not in form
         assert target.year > now.astimezone(tz).year
         return
+    assert isinstance(parsed, Resolved)
     assert parsed == Resolved(at=max(target.astimezone(UTC), now))
     assert target.strftime("%H:%M") in describe_local(parsed.at, tz, now=now)
 
