@@ -215,7 +215,7 @@ async def throughput(base_url: str, publications: int, cap: float, work: Path) -
 # -- start-up and check with 1,000 accounts ---------------------------------------------------
 
 
-async def thousand_accounts(work: Path, accounts: int) -> list[Row]:
+async def thousand_accounts(base_url: str, work: Path, accounts: int) -> list[Row]:
     from crosspost.emulators.ok import OkEmulator
     from crosspost.emulators.telegram import TelegramEmulator
     from crosspost.emulators.vk import VkEmulator
@@ -245,75 +245,99 @@ async def thousand_accounts(work: Path, accounts: int) -> list[Row]:
             },
         }
     tg_base, vk_base, ok_base = await tg.start(), await vk.start(), await ok.start()
-    config = work / "thousand.toml"
-    write_toml(
-        {
-            "database": {"url": f"sqlite+aiosqlite:///{work / 'thousand.db'}"},
-            "telegram": {
-                "token": BOT_TOKEN,
-                "api_base": tg_base,
-                "staff_chat_id": STAFF_CHAT_ID,
-                "staff": [1],
+
+    def config_for(kind: str, url: str) -> Path:
+        config = work / f"thousand-{kind}.toml"
+        write_toml(
+            {
+                "database": {"url": url},
+                "telegram": {
+                    "token": BOT_TOKEN,
+                    "api_base": tg_base,
+                    "staff_chat_id": STAFF_CHAT_ID,
+                    "staff": [1],
+                },
+                "vk": {"api_base": vk_base},
+                "ok": {"api_base": ok_base},
+                "media": {"dir": str(work / "media")},
+                "accounts": table,
             },
-            "vk": {"api_base": vk_base},
-            "ok": {"api_base": ok_base},
-            "media": {"dir": str(work / "media")},
-            "accounts": table,
-        },
-        config,
-    )
+            config,
+        )
+        return config
+
     rows: list[Row] = []
     try:
-        log = work / "thousand.log"
-        started = time.perf_counter()
-        with log.open("wb") as out:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "crosspost", "run", "-c", str(config),
-                stdout=out, stderr=out, cwd=ROOT,
-            )  # fmt: skip
-        try:
-            async with asyncio.timeout(300):
-                while "crosspost running" not in log.read_text(errors="replace"):
-                    if proc.returncode is not None:
-                        raise RuntimeError(log.read_text(errors="replace")[-2000:])
-                    await asyncio.sleep(0.05)
-            up = time.perf_counter() - started
-        finally:
-            proc.terminate()
-            await proc.wait()
-        rows.append(
-            Row(
-                section="1,000 accounts",
-                figure="`crosspost run` start → running (migrations, publishers, polling)",
-                value=f"{up:.1f} s",
-                goal="",
-                met=None,
-                note=f"{accounts:,} accounts × 3 platforms",
-            )
-        )
-        started = time.perf_counter()
-        check = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "crosspost", "check", "-c", str(config),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
-        )  # fmt: skip
-        _, err = await check.communicate()
-        took = time.perf_counter() - started
-        rows.append(
-            Row(
-                section="1,000 accounts",
-                figure="`crosspost check` (every token of every account)",
-                value=f"{took:.1f} s",
-                goal="",
-                met=None,
-                note=f"exit {check.returncode}"
-                + (f": {err.decode(errors='replace').strip()[-200:]}" if check.returncode else ""),
-            )
-        )
+        for kind in ("sqlite", "postgresql"):
+            if kind == "sqlite":
+                ctx: Any = contextlib.nullcontext(f"sqlite+aiosqlite:///{work / 'thousand.db'}")
+            else:
+                ctx = fresh_postgres(base_url)
+            async with ctx as url:
+                config = config_for(kind, url)
+                up = await start_up(config, work / f"thousand-{kind}.log")
+                rows.append(
+                    Row(
+                        section=f"{accounts:,} accounts",
+                        figure=f"`crosspost run` on {kind}, start → running "
+                        "(migrations, publishers, polling)",
+                        value=f"{up:.1f} s",
+                        goal="",
+                        met=None,
+                        note=f"{accounts:,} accounts × 3 platforms, empty database",
+                    )
+                )
+                if kind == "postgresql":
+                    took, code, err = await check_all(config)
+                    rows.append(
+                        Row(
+                            section=f"{accounts:,} accounts",
+                            figure="`crosspost check` (every token and channel of every account)",
+                            value=f"{took:.1f} s",
+                            goal="",
+                            met=None,
+                            note=f"exit {code}" + (f": {err[-200:]}" if code else ""),
+                        )
+                    )
     finally:
         await tg.stop()
         await vk.stop()
         await ok.stop()
     return rows
+
+
+def read(path: Path) -> str:
+    return path.read_text(errors="replace")
+
+
+async def start_up(config: Path, log: Path) -> float:
+    """Seconds from `crosspost run` to its «crosspost running» line."""
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crosspost", "run", "-c", str(config),
+            stdout=out, stderr=out, cwd=ROOT,
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(300):
+            while "crosspost running" not in (text := await asyncio.to_thread(read, log)):
+                if proc.returncode is not None:
+                    raise RuntimeError(text[-2000:])
+                await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def check_all(config: Path) -> tuple[float, int | None, str]:
+    started = time.perf_counter()
+    check = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crosspost", "check", "-c", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    _, err = await check.communicate()
+    return time.perf_counter() - started, check.returncode, err.decode(errors="replace").strip()
 
 
 def render(rows: Sequence[Row]) -> Table:
@@ -331,9 +355,11 @@ async def run(args: argparse.Namespace) -> list[Row]:
         raise SystemExit(f"{URL_ENV} is not set: run under scripts/with-postgres")
     with tempfile.TemporaryDirectory(prefix="crosspost-bench-pg-") as tmp:
         work = Path(tmp)
-        rows = await throughput(base, args.publications, args.cap, work)
+        rows = (
+            await throughput(base, args.publications, args.cap, work) if args.publications else []
+        )
         if args.accounts:
-            rows += await thousand_accounts(work, args.accounts)
+            rows += await thousand_accounts(base, work, args.accounts)
     return rows
 
 

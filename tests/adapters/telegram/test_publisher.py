@@ -440,6 +440,17 @@ async def test_check_reports_token_channel_and_rights(
     }
 
 
+async def test_reads_take_no_slot_of_the_channels_posting_limit(
+    tg_publisher: TelegramPublisher, tg_throttle: RecordingThrottle
+) -> None:
+    # One post per ~3 s per channel is a limit on messages; check and the statistics only
+    # read, and queued behind it `crosspost check` of 1,000 channels took hours.
+    await tg_publisher.check()
+    await tg_publisher.subscriber_count()
+
+    assert tg_throttle.keys == []
+
+
 async def test_check_finds_bot_not_admin(
     tg_publisher: TelegramPublisher, tg_emulator: TelegramEmulator
 ) -> None:
