@@ -9,7 +9,9 @@ hour. What it reads:
 - a time: «10:00», «в 10.30», «в 10», «в 10 часов», «в 9 вечера», «в 8 утра», «в 2 часа дня»,
   «в 11 ночи», «в час дня», «в полдень» (either side of the date: «в 9 завтра» too);
 - from now: «через 30 минут», «через 2 часа», «через час», «через полчаса», «через 1 час 30 минут»;
-- ISO 8601 with or without an offset: «2026-12-15 10:00», «2026-12-15T10:00:00+03:00»; «сейчас».
+- ISO 8601 with or without an offset: «2026-12-15 10:00», «2026-12-15T10:00:00+03:00»; «сейчас»;
+- a leading «на» («на завтра в 10»), and a zone at the end («10:00 мск», «по московскому
+  времени», «по местному времени»): the time is read in that zone.
 
 Rules, each one a refusal rather than a guess:
 
@@ -195,14 +197,14 @@ _RELATIVE_DAYS = {"вчера": -1, "сегодня": 0, "завтра": 1, "п�
 # Each date form matches at the start of the text; the rest must be a time or nothing.
 _ISO_DATE = re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?=$|[t ])t?")
 _NUMERIC_DATE = re.compile(
-    r"(?P<d>\d{1,2})[./](?P<m>\d{1,2})(?:[./](?P<y>\d{4}|\d{2}))?\.?(?=$| )"
+    r"(?P<d>\d{1,2})[./](?P<m>\d{1,2})(?:[./](?P<y>\d{4}|\d{2})(?: ?(?:г\.?|года?))?)?\.?(?=$| )"
 )
 _WORD_DATE = re.compile(
     r"(?P<d>\d{1,2})(?:-?(?:го|е|ое))? (?P<mon>[а-я]+)\.?"
     r"(?: (?P<y>\d{4})(?: ?(?:г\.?|года?))?)?(?=$| )"
 )
 _RELATIVE_DATE = re.compile(r"(?P<rel>вчера|сегодня|завтра|послезавтра)(?=$| )")
-_WEEKDAY_DATE = re.compile(r"(?:во? )?(?P<wd>[а-я]+)(?=$| )")
+_WEEKDAY_DATE = re.compile(r"(?:во? )?(?:эт[оу] )?(?P<wd>[а-я]+)\.?(?=$| )")
 _DAYS_AHEAD = re.compile(r"через (?:(?P<n>\d{1,3}) (?:день|дня|дней)|(?P<week>неделю))(?=$| )")
 _DATE_FORMS = (_ISO_DATE, _NUMERIC_DATE, _WORD_DATE, _RELATIVE_DATE, _DAYS_AHEAD, _WEEKDAY_DATE)
 
@@ -229,9 +231,42 @@ _NOW_WORDS = frozenset({"сейчас", "немедленно", "сразу"})
 _ISO_WITH_OFFSET = re.compile(r"\d{4}-\d{2}-\d{2}[t ]\d{2}:\d{2}(?::\d{2})?(?:z|[+-]\d{2}:?\d{2})")
 
 
+# A zone named after the time («10:00 мск», «по московскому времени»): city names in the dative
+# and the adjectives of texts.DATES_ZONE_ADJECTIVES; «по местному» is the configured zone.
+_ZONE_WORDS: dict[str, str | None] = {
+    "мск": "Europe/Moscow",
+    "москве": "Europe/Moscow",
+    "владивостоку": "Asia/Vladivostok",
+    "хабаровску": "Asia/Vladivostok",
+    "хабаровскому": "Asia/Vladivostok",
+    "якутску": "Asia/Yakutsk",
+    "магадану": "Asia/Magadan",
+    "камчатке": "Asia/Kamchatka",
+    "иркутску": "Asia/Irkutsk",
+    "красноярску": "Asia/Krasnoyarsk",
+    "новосибирску": "Asia/Novosibirsk",
+    "омску": "Asia/Omsk",
+    "екатеринбургу": "Asia/Yekaterinburg",
+    "самаре": "Europe/Samara",
+    "калининграду": "Europe/Kaliningrad",
+    "местному": None,
+    **{adjective: key for key, adjective in texts.DATES_ZONE_ADJECTIVES.items()},
+}
+_ZONE_SUFFIX = re.compile(r"(?:^| )\(?(?:по )?(?P<word>[а-я]+)(?: времени)?\)?$")
+
+
 def _normalized(typed: str) -> str:
     text = typed.strip().lower().replace("ё", "е").replace(",", " ")
     return " ".join(text.split()).rstrip(".!").strip()
+
+
+def _zone(text: str, tz: ZoneInfo) -> tuple[str, ZoneInfo]:
+    """The text without a zone named at its end, and that zone (else `tz`)."""
+    match = _ZONE_SUFFIX.search(text)
+    if match is None or match["word"] not in _ZONE_WORDS:
+        return text, tz
+    key = _ZONE_WORDS[match["word"]]
+    return text[: match.start()].strip(), tz if key is None else ZoneInfo(key)
 
 
 def parse_when(typed: str, *, now: datetime, tz: ZoneInfo) -> Parsed:
@@ -252,7 +287,17 @@ def _parse_when(typed: str, *, now: datetime, tz: ZoneInfo) -> Parsed:
     if now.tzinfo is None:
         raise ValueError("now must be aware")
     now = now.astimezone(UTC)
-    text = _normalized(typed)
+    text, zone = _zone(_normalized(typed), tz)
+    if text.startswith("на "):  # «на завтра в 10», «на 15 декабря»
+        text = text[3:]
+    parsed = _parse_text(typed, text, now, zone)
+    if isinstance(parsed, NeedsTime) and zone is not tz:
+        # The time asked for next is read in the configured zone, so its date words are too.
+        parsed = _parse_text(typed, text, now, tz)
+    return parsed
+
+
+def _parse_text(typed: str, text: str, now: datetime, tz: ZoneInfo) -> Parsed:
     local_now = now.astimezone(tz)
     if text in _NOW_WORDS:
         return Resolved(at=now)
@@ -452,13 +497,14 @@ def parse_time_on(day: date, typed: str, *, now: datetime, tz: ZoneInfo) -> Reso
     A full phrase with its own date («завтра в 9») is read as such. Raises DateParseError.
     """
     try:
-        clock = _time(typed, _normalized(typed))
+        text, zone = _zone(_normalized(typed), tz)
+        clock = _time(typed, text)
         if clock is None:
             parsed = parse_when(typed, now=now, tz=tz)
             if isinstance(parsed, NeedsTime):
                 raise DateParseError(DateProblem.NEEDS_TIME, typed, day=parsed.day)
             return parsed
-        return _checked(typed, _local(typed, day, clock, tz), now.astimezone(UTC))
+        return _checked(typed, _local(typed, day, clock, zone), now.astimezone(UTC))
     except DateParseError as exc:
         exc.tz = tz
         raise

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crosspost import texts
@@ -103,11 +103,15 @@ def check(typed: str, now: datetime, tz: ZoneInfo) -> None:
         assert today <= parsed.day <= today + MAX_AHEAD
 
 
-@given(date=dates, time=times, now=clocks, tz=zones, time_first=st.booleans())
+zone_names = st.sampled_from(["", " мск", " (по москве)", " по местному времени", " по омску"])
+
+
+@settings(max_examples=400)
+@given(date=dates, time=times, zone=zone_names, now=clocks, tz=zones, time_first=st.booleans())
 def test_generated_phrases(
-    date: str, time: str, now: datetime, tz: ZoneInfo, time_first: bool
+    date: str, time: str, zone: str, now: datetime, tz: ZoneInfo, time_first: bool
 ) -> None:
-    check(f"{time} {date}" if time_first else f"{date} {time}", now, tz)
+    check((f"{time} {date}" if time_first else f"{date} {time}") + zone, now, tz)
 
 
 @given(typed=relative, now=clocks, tz=zones)
