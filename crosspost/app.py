@@ -410,10 +410,11 @@ def build_max_mirror(app: App) -> MaxChannelMirror:
 
 
 async def run_max(app: App, stop: asyncio.Event) -> None:
-    """MAX channels as a source: long polling into the inbox (stored before the marker moves),
-    handled from there; updates missed while down come first (the saved marker)."""
+    """MAX channels as a source: long polling (stored before the marker moves) or the webhook
+    (stored before the 200), into the inbox and handled from there; updates missed while down
+    come first (the saved marker; MAX redelivers to a webhook)."""
     from adapters.max import create_client
-    from adapters.max.listener import SOURCE, MaxListener, inbox_store
+    from adapters.max.listener import SOURCE, MaxListener, inbox_store, serve_webhook
     from crosspost.inbox import Inbox, InboxProcessor
 
     if app.settings.max is None:
@@ -427,16 +428,31 @@ async def run_max(app: App, stop: asyncio.Event) -> None:
         await app.alert(max_failure_text(app.settings, item))
 
     processor.register(SOURCE, mirror.handle, on_failed=report)
-    listener = MaxListener(
-        client=create_client(app.settings, http=app.http, throttle=app.limits),
-        sessionmaker=app.sessionmaker,
-        store=inbox_store(inbox, app.settings),
-        hold_seconds=app.settings.max.poll_timeout_seconds,
-        clock=app.clock,
-    )
+    client = create_client(app.settings, http=app.http, throttle=app.limits)
+    store = inbox_store(inbox, app.settings)
+    webhook = app.settings.max.webhook
     processing = asyncio.create_task(processor.run(), name="max-inbox")
     try:
-        await listener.run(stop)
+        if webhook is None:
+            listener = MaxListener(
+                client=client,
+                sessionmaker=app.sessionmaker,
+                store=store,
+                hold_seconds=app.settings.max.poll_timeout_seconds,
+                clock=app.clock,
+            )
+            await listener.run(stop)
+        else:
+            await serve_webhook(
+                client=client,
+                store=store,
+                url=webhook.url,
+                secret=webhook.secret.get_secret_value(),
+                path=webhook.path,
+                host=webhook.listen_host,
+                port=webhook.listen_port,
+                stop=stop,
+            )
     finally:
         processor.stop()
         with contextlib.suppress(TimeoutError):

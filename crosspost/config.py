@@ -247,6 +247,53 @@ class OkAccount(_Model):
 # -- MAX (issue 14) -----------------------------------------------------------------------------
 
 
+MAX_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{5,256}")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class MaxWebhookConfig(_Model):
+    """MAX posts updates here instead of long polling (`POST /subscriptions`). The service
+    listens on plain HTTP at listen_host:listen_port + path; a reverse proxy in front of it
+    serves `url` over HTTPS."""
+
+    url: str
+    secret: SecretStr
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8081, ge=1, le=65535)
+    path: str = "/max/webhook"
+
+    @field_validator("url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        _check_http_url(value)
+        parts = urlsplit(value)
+        # MAX refuses http:// and self-signed certificates since 25 May 2026; only a local
+        # emulator is reached over plain http.
+        if parts.scheme != "https" and (parts.hostname or "") not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "must start with https:// (MAX delivers webhooks only over HTTPS with a "
+                "certificate from a trusted CA), e.g. https://crosspost.example.ru/max/webhook"
+            )
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr) -> SecretStr:
+        if not MAX_WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "must be 5-256 characters of A-Z, a-z, 0-9, _ and - (MAX's rule for the "
+                "X-Max-Bot-Api-Secret header)"
+            )
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in "?# "):
+            raise ValueError('must be a path starting with "/", e.g. "/max/webhook"')
+        return value
+
+
 class MaxConfig(_Model):
     api_base: str = "https://platform-api2.max.ru"
     token: SecretStr
@@ -255,6 +302,8 @@ class MaxConfig(_Model):
     timeout_seconds: float = Field(default=30.0, gt=0)
     # Long polling: seconds MAX may hold a GET /updates open.
     poll_timeout_seconds: int = Field(default=30, ge=0, le=90)
+    # Updates by webhook instead of long polling (the production way, per MAX).
+    webhook: MaxWebhookConfig | None = None
 
     @field_validator("ca_file")
     @classmethod
@@ -513,6 +562,17 @@ class Settings(_Model):
                     f"accounts {max_seen[account.max_chat_id]!r} and {name!r} share max_chat_id"
                 )
             max_seen[account.max_chat_id] = name
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_apart(self) -> Self:
+        tg = self.telegram.webhook
+        mx = self.max.webhook if self.max is not None else None
+        if tg is not None and mx is not None and tg.listen_port == mx.listen_port:
+            raise ValueError(
+                f"telegram.webhook and max.webhook both listen on port {mx.listen_port}: "
+                "give max.webhook another listen_port"
+            )
         return self
 
     @model_validator(mode="after")

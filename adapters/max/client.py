@@ -260,6 +260,40 @@ class MaxClient:
         next_marker = answer.get("marker")
         return updates, next_marker if isinstance(next_marker, int) else marker
 
+    # -- webhook subscriptions -------------------------------------------------------------
+
+    async def subscriptions(self) -> list[str]:
+        """GET /subscriptions: the URLs MAX posts this bot's updates to."""
+        answer = await self.call("GET", "/subscriptions")
+        listed = answer.get("subscriptions")
+        items = listed if isinstance(listed, list) else []
+        found = [s.get("url") for s in items if isinstance(s, dict)]
+        return [url for url in found if isinstance(url, str)]
+
+    async def subscribe(self, url: str, *, update_types: list[str], secret: str) -> None:
+        """POST /subscriptions: MAX posts updates to `url` with `X-Max-Bot-Api-Secret`
+        (long polling stops working). Raises PublishError, PermanentError if refused."""
+        answer = await self.call(
+            "POST",
+            "/subscriptions",
+            body={"url": url, "update_types": list(update_types), "secret": secret},
+        )
+        self._require_success("POST /subscriptions", answer)
+
+    async def unsubscribe(self, url: str) -> None:
+        """DELETE /subscriptions: back to long polling for this URL."""
+        answer = await self.call("DELETE", "/subscriptions", query={"url": url})
+        self._require_success("DELETE /subscriptions", answer)
+
+    def _require_success(self, method: str, answer: JsonObject) -> None:
+        if answer.get("success") is False:
+            raise PermanentError(
+                f"MAX {method} was refused",
+                platform=Platform.MAX,
+                account=self._account,
+                reason=Reason.CONFIG,
+            )
+
     # -- uploads --------------------------------------------------------------------------
 
     async def upload(self, kind: str, item: MediaItem) -> str:

@@ -14,20 +14,22 @@ import hashlib
 import json
 import logging
 import mimetypes
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from sqlalchemy import or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.max.client import JsonObject, MaxClient
-from crosspost.config import Settings
+from crosspost.config import MAX_WEBHOOK_SECRET, Settings
 from crosspost.db import MaxSeenRow, MaxSourceRow, MaxStateRow, RemotePostRow, write_session
 from crosspost.errors import AuthError, PermanentError, TransientError
-from crosspost.inbox import LOW, URGENT, Inbox, Incoming
+from crosspost.inbox import LOW, URGENT, Inbox, InboxUnavailable, Incoming
 from crosspost.media import safe_display_name
 from crosspost.models import (
     Content,
@@ -50,6 +52,7 @@ PublicationHook = Callable[[int], Awaitable[None]]
 SOURCE = "max"  # the inbox source name
 MARKER_KEY = "updates_marker"
 UPDATE_TYPES = "message_created,message_edited,message_removed,bot_added,bot_removed"
+SECRET_HEADER = "X-Max-Bot-Api-Secret"
 # After a failed poll: 2 s doubling to a minute; a rejected token is retried every 5 minutes.
 POLL_BACKOFF_START = 2.0
 POLL_BACKOFF_MAX = 60.0
@@ -459,11 +462,15 @@ class MaxListener:
         self.clock = clock
         self.marker: int | None = None
         self._loaded = False
+        self._webhook_left = False
         # Set after each batch is stored: tests wait on it instead of sleeping.
         self.progressed = asyncio.Event()
 
     async def poll_once(self) -> int:
         """One GET /updates; returns how many updates were stored. Raises PublishError."""
+        if not self._webhook_left:
+            await leave_webhook(self.client)
+            self._webhook_left = True
         if not self._loaded:
             self.marker = await load_marker(self.sessionmaker)
             self._loaded = True
@@ -499,6 +506,98 @@ class MaxListener:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await stop.wait()
+
+
+async def leave_webhook(client: MaxClient) -> int:
+    """Remove the bot's webhook subscriptions: while one is active MAX answers no long poll
+    (a service moved from webhook back to polling). Returns how many were removed."""
+    urls = await client.subscriptions()
+    for url in urls:
+        await client.unsubscribe(url)
+    if urls:
+        logger.info("MAX: %d webhook subscription(s) removed, back to long polling", len(urls))
+    return len(urls)
+
+
+def webhook_app(*, path: str, secret: str, store: Store) -> web.Application:
+    """An aiohttp app taking MAX's POSTs on `path`: 401 without the right
+    `X-Max-Bot-Api-Secret`, 200 only once the update is stored, 503 when it cannot be (MAX
+    delivers it again)."""
+    if not MAX_WEBHOOK_SECRET.fullmatch(secret):
+        raise ValueError("the MAX webhook secret must be 5-256 of A-Z, a-z, 0-9, _ and -")
+    expected = secret.encode()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not secrets.compare_digest(given, expected):
+            logger.warning("MAX webhook: a request without the right secret was refused")
+            return web.Response(status=401)
+        try:
+            raw = await request.json(loads=json.loads)
+        except ValueError:
+            logger.warning("MAX webhook: a body that is not JSON was refused")
+            return web.Response(status=400)
+        if not isinstance(raw, dict) or not isinstance(raw.get("update_type"), str):
+            return web.Response(status=400)
+        try:
+            await store([raw])
+        except InboxUnavailable as exc:
+            logger.error("MAX webhook: update not stored (%s); MAX will deliver it again", exc)
+            return web.Response(status=503)
+        return web.json_response({})
+
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+    app.router.add_post(path, receive)
+    return app
+
+
+async def serve_webhook(
+    *,
+    client: MaxClient,
+    store: Store,
+    url: str,
+    secret: str,
+    path: str,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+) -> None:
+    """Serve the webhook on host:port, then subscribe `url` (retried until MAX takes it) and
+    drop subscriptions to other addresses; runs until `stop`. The subscription stays on exit:
+    MAX keeps the updates for the next start (it retries for hours)."""
+    runner = web.AppRunner(webhook_app(path=path, secret=secret, store=store))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        delay = POLL_BACKOFF_START
+        while not stop.is_set():
+            try:
+                await client.subscribe(url, update_types=UPDATE_TYPES.split(","), secret=secret)
+                # An address used before would go on receiving the same updates: drop it,
+                # but only once MAX lists ours as MAX spells it.
+                subscribed = await client.subscriptions()
+                if url in subscribed:
+                    for other in subscribed:
+                        if other != url:
+                            await client.unsubscribe(other)
+                logger.info("MAX webhook subscribed (listening on %s:%s%s)", host, port, path)
+                break
+            except AuthError as exc:
+                logger.error("MAX webhook: the token was refused (%s); retrying later", exc.code)
+                wait = AUTH_BACKOFF
+            except PermanentError as exc:
+                logger.error("MAX refused the webhook subscription: %s", exc)
+                wait = AUTH_BACKOFF
+            except TransientError as exc:
+                logger.warning("MAX webhook subscription failed: %s", exc)
+                wait = delay
+                delay = min(delay * 2, POLL_BACKOFF_MAX)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await stop.wait()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def inbox_store(inbox: Inbox, settings: Settings) -> Store:
@@ -570,7 +669,10 @@ __all__ = [
     "MaxListener",
     "handle_in_place",
     "inbox_store",
+    "leave_webhook",
     "rich_text",
+    "serve_webhook",
     "update_id",
     "wait_for_bot_added",
+    "webhook_app",
 ]

@@ -17,6 +17,7 @@ import contextlib
 import html
 import itertools
 import json
+import re
 import secrets
 import time
 import urllib.parse
@@ -26,9 +27,37 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+import aiohttp
 from aiohttp import BodyPartReader, web
 
 TEXT_LIMIT = 4000
+WEBHOOK_SECRET_HEADER = "X-Max-Bot-Api-Secret"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{5,256}")
+UPDATE_TYPES = frozenset(
+    {
+        "message_created",
+        "message_edited",
+        "message_removed",
+        "message_callback",
+        "bot_added",
+        "bot_removed",
+        "bot_started",
+        "bot_stopped",
+        "user_added",
+        "user_removed",
+        "chat_title_changed",
+        "message_chat_created",
+        "dialog_muted",
+        "dialog_unmuted",
+        "dialog_cleared",
+        "dialog_removed",
+    }
+)
+# A webhook answering anything but 200 gets the update again after this (MAX retries for
+# hours, then drops the subscription).
+WEBHOOK_RETRY_SECONDS = 1.0
+# MAX waits 30 s for the webhook's answer.
+WEBHOOK_TIMEOUT_SECONDS = 30.0
 CHAT_MESSAGES_PER_SECOND = 2
 BOT_REQUESTS_PER_SECOND = 30
 UPLOAD_TYPES = frozenset({"image", "video", "audio", "file"})
@@ -161,6 +190,26 @@ class MaxMessage:
 
 
 @dataclass
+class MaxSubscription:
+    """A webhook (`POST /subscriptions`): updates go to `url` in order, each until it is
+    answered with 200."""
+
+    token: str
+    url: str
+    secret: str | None
+    update_types: frozenset[str] | None
+    time_ms: int
+    next_index: int = 0
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    url: str
+    update_type: str
+    status: int  # 0: no answer (connection refused, timeout)
+
+
+@dataclass
 class Fault:
     """What the next matching request gets. `after_effect` lets the call take effect first
     (a message is created, then the answer is lost or replaced)."""
@@ -244,7 +293,10 @@ class MaxEmulator:
         hide_channel_sender: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        webhook_retry_seconds: float = WEBHOOK_RETRY_SECONDS,
     ) -> None:
+        self.webhook_retry_seconds = webhook_retry_seconds
+        self._deliverer: asyncio.Task[None] | None = None
         self.text_limit = text_limit
         self.chat_rate = chat_rate
         self.bot_rate = bot_rate
@@ -275,11 +327,17 @@ class MaxEmulator:
         await site.start()
         bound_port = self._runner.addresses[0][1]
         self.base_url = f"http://{host}:{bound_port}"
+        self._deliverer = asyncio.create_task(self._deliver_webhooks(), name="max-webhooks")
         return self.base_url
 
     async def stop(self) -> None:
         self._release.set()
         self._changed.set()
+        if self._deliverer is not None:
+            self._deliverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._deliverer
+            self._deliverer = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -294,6 +352,8 @@ class MaxEmulator:
         self.uploads: dict[str, MaxUpload] = {}
         self.updates: list[dict[str, Any]] = []
         self.acknowledged = 0  # updates before this index were confirmed by a later marker
+        self.subscriptions: dict[str, MaxSubscription] = {}  # by url
+        self.webhook_deliveries: list[WebhookDelivery] = []
         self.calls: list[RecordedCall] = []
         self.rate_limited = 0
         self._faults: list[Fault] = []
@@ -685,8 +745,128 @@ class MaxEmulator:
         if route == "POST /uploads":
             return self._new_upload(query)
         if route == "GET /updates":
+            if any(sub.token == bot.token for sub in self.subscriptions.values()):
+                # MAX: "При активной подписке Long Polling не работает" (the answer's exact
+                # form is unconfirmed).
+                raise MaxApiError(
+                    400, "proto.state", "Long polling is unavailable while a webhook is set"
+                )
             return await self._updates(query, bot)
+        if route == "GET /subscriptions":
+            return {
+                "subscriptions": [
+                    {
+                        "url": sub.url,
+                        "time": sub.time_ms,
+                        "update_types": sorted(sub.update_types) if sub.update_types else None,
+                    }
+                    for sub in self.subscriptions.values()
+                    if sub.token == bot.token
+                ]
+            }
+        if route == "POST /subscriptions":
+            return self._subscribe(body, bot)
+        if route == "DELETE /subscriptions":
+            url = query.get("url")
+            if not url:
+                raise MaxApiError(400, "proto.payload", "url is required")
+            sub = self.subscriptions.get(url)
+            if sub is None or sub.token != bot.token:
+                return {"success": False, "message": "Subscription not found"}
+            del self.subscriptions[url]
+            self._touch()
+            return {"success": True}
         raise MaxApiError(404, "not.found", f"Unknown method {route}")
+
+    def _subscribe(self, body: Any, bot: MaxBot) -> Any:
+        if not isinstance(body, dict):
+            raise MaxApiError(400, "proto.payload", "Body must be a JSON object")
+        unknown = set(body) - {"url", "update_types", "secret", "version"}
+        if unknown:
+            raise MaxApiError(400, "proto.payload", f"Unknown field {sorted(unknown)[0]}")
+        url = body.get("url")
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise MaxApiError(400, "proto.payload", "url must be an https:// address")
+        # HTTP webhooks are refused since 25 May 2026; a loopback address stands for the
+        # HTTPS front of a test service here.
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise MaxApiError(400, "proto.payload", "Webhook url must use HTTPS")
+        secret = body.get("secret")
+        if secret is not None and (
+            not isinstance(secret, str) or not WEBHOOK_SECRET.fullmatch(secret)
+        ):
+            raise MaxApiError(400, "proto.payload", "secret: 5-256 of [A-Za-z0-9_-]")
+        types = body.get("update_types")
+        if types is not None and (
+            not isinstance(types, list) or any(t not in UPDATE_TYPES for t in types)
+        ):
+            raise MaxApiError(400, "proto.payload", "Unknown update type")
+        assert isinstance(url, str)  # noqa: S101 - checked above
+        existing = self.subscriptions.get(url)
+        self.subscriptions[url] = MaxSubscription(
+            token=bot.token,
+            url=url,
+            secret=secret,
+            update_types=frozenset(types) if types else None,
+            time_ms=self._ms(),
+            # Updates not confirmed by a long poll yet are delivered too.
+            next_index=existing.next_index if existing else self.acknowledged,
+        )
+        self._touch()
+        return {"success": True}
+
+    async def _deliver_webhooks(self) -> None:
+        """POST every update to each subscription in order, with the secret header; one not
+        answered with 200 is sent again after `webhook_retry_seconds`."""
+        async with aiohttp.ClientSession() as http:
+            while True:
+                if await self._delivery_pass(http):
+                    # MAX's retry delay, not a test's wait.
+                    await asyncio.sleep(self.webhook_retry_seconds)
+                    continue
+                changed = self._changed
+                if not self._webhooks_pending():
+                    await changed.wait()
+
+    def _webhooks_pending(self) -> bool:
+        return any(sub.next_index < len(self.updates) for sub in self.subscriptions.values())
+
+    async def _delivery_pass(self, http: aiohttp.ClientSession) -> bool:
+        """Deliver what each subscription has not had yet; True when one was refused."""
+        refused = False
+        for sub in list(self.subscriptions.values()):
+            while sub.next_index < len(self.updates) and self.subscriptions.get(sub.url) is sub:
+                update = self.updates[sub.next_index]
+                kind = str(update.get("update_type"))
+                if sub.update_types is not None and kind not in sub.update_types:
+                    sub.next_index += 1
+                    continue
+                status = await self._post_update(http, sub, update)
+                self.webhook_deliveries.append(WebhookDelivery(sub.url, kind, status))
+                if status == 200:
+                    sub.next_index += 1
+                self._touch()
+                if status != 200:
+                    refused = True
+                    break
+        return refused
+
+    async def _post_update(
+        self, http: aiohttp.ClientSession, sub: MaxSubscription, update: Mapping[str, Any]
+    ) -> int:
+        headers = {WEBHOOK_SECRET_HEADER: sub.secret} if sub.secret else {}
+        try:
+            async with http.post(
+                sub.url,
+                data=json.dumps(update, ensure_ascii=False).encode(),
+                headers={"Content-Type": "application/json", **headers},
+                timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_SECONDS),
+            ) as response:
+                await response.read()
+                return response.status
+        except (TimeoutError, aiohttp.ClientError):
+            return 0
 
     def _json(self, message: MaxMessage) -> dict[str, Any]:
         bots = {b.user_id: b for b in self.bots.values()}
