@@ -639,3 +639,113 @@ DATES_TOO_FAR = "«{typed}» — больше чем через год. Пров
 DATES_ASK_TIME_FOR = (
     "Во сколько опубликовать {day}? Напишите время, например: «10:00» или «в 9 вечера»."
 )
+
+# -- queue --------------------------------------------------------------------------------------
+# /queue: a small calendar, one message per day; /status: each account's state in plain words.
+
+QUEUE_WEEKDAYS = (
+    "Понедельник",
+    "Вторник",
+    "Среда",
+    "Четверг",
+    "Пятница",
+    "Суббота",
+    "Воскресенье",
+)
+QUEUE_DAY = "{weekday}, {day} {month}"  # Среда, 2 декабря
+QUEUE_DAY_YEAR = "{weekday}, {day} {month} {year} г."
+QUEUE_DAY_CONTINUED = "{day} (продолжение)"
+# «в среду, 2 декабря, в 15:12» (weekday from WEEKDAYS_ON above): «выйдет …».
+QUEUE_WHEN = "{weekday}, {day} {month}, в {time}"
+QUEUE_WHEN_YEAR = "{weekday}, {day} {month} {year} г., в {time}"
+# «среду, 2 декабря, 15:12» (WEEKDAYS_ON without «в»): «перенести на …».
+QUEUE_ON = "{weekday}, {day} {month}, {time}"
+QUEUE_ON_YEAR = "{weekday}, {day} {month} {year} г., {time}"
+# «Среда, 2 декабря, 15:12»: a label (QUEUE_DAY and the time).
+QUEUE_AT = "{day}, {time}"
+QUEUE_EMPTY = "Запланированных публикаций нет."
+QUEUE_LINE = "{time} · {targets} · {text}"
+QUEUE_TARGETS = "{accounts} · {platforms}"
+QUEUE_TARGET_GROUPS = "; "
+QUEUE_NO_TEXT = "без текста, вложений: {count}"
+QUEUE_SHOWN = "Показано {shown} из {total}."
+QUEUE_BUTTON_PREV = "← Раньше"
+QUEUE_BUTTON_NEXT = "Дальше →"
+QUEUE_BUTTON_POST = "{time} · {text}"
+QUEUE_CARD = "Публикация №{id}\n{at}\n{targets}\n\n{text}"
+QUEUE_BUTTON_RESCHEDULE = "Перенести"
+QUEUE_BUTTON_EDIT_TEXT = "Изменить текст"
+QUEUE_BUTTON_CANCEL = "Отменить публикацию"
+QUEUE_CANCEL_ASK = (
+    "Отменить публикацию №{id} ({at})? Она не выйдет ни на одной площадке; "
+    "текст останется в этом чате."
+)
+QUEUE_BUTTON_CANCEL_YES = "Да, отменить"
+QUEUE_BUTTON_CANCEL_NO = "Нет, оставить"
+QUEUE_CANCELLED = "Публикация №{id} отменена: она не выйдет."
+QUEUE_GONE = "Публикация №{id} уже вышла или отменена — см. /queue."
+QUEUE_ASK_TIME = (
+    "На когда перенести публикацию №{id}? Сейчас: {at}.\n"
+    "Напишите время, например: «завтра в 9:30», «15.12 10:00», «через 2 часа»."
+)
+QUEUE_TIME_PAST = "{at} — это время уже прошло. Напишите время в будущем."
+QUEUE_TIME_UNCLEAR = (
+    "Не понял время «{typed}». Напишите, например: «завтра в 9:30», «15.12 10:00», «через 2 часа»."
+)
+QUEUE_CONFIRM_TIME = "Перенести публикацию №{id} на {on} (по местному времени)?"
+QUEUE_BUTTON_CONFIRM = "Подтвердить"
+QUEUE_BUTTON_OTHER_TIME = "Другое время"
+QUEUE_BUTTON_OTHER_TEXT = "Другой текст"
+QUEUE_BUTTON_DROP = "Отмена"
+QUEUE_RESCHEDULED = "Публикация №{id} перенесена на {on}."
+QUEUE_ASK_TEXT = (
+    "Пришлите новый текст публикации №{id} одним сообщением. Фото и видео останутся "
+    "прежними. Сейчас текст такой:\n\n{text}"
+)
+QUEUE_CONFIRM_TEXT = (
+    "Заменить текст публикации №{id} во всех копиях ({targets}) на этот?\n\n{text}"
+)
+QUEUE_TEXT_SAVED = "Текст публикации №{id} изменён: она выйдет {when} с новым текстом."
+QUEUE_TEXT_SAVED_PUBLISHED = (
+    "Текст публикации №{id} изменён. Часть копий уже вышла — они будут исправлены."
+)
+QUEUE_TEXT_SAME = "Текст тот же — публикация №{id} остаётся как была."
+QUEUE_ACTION_DROPPED = "Хорошо, публикация №{id} остаётся как была."
+QUEUE_NOT_YOURS = "Эту кнопку нажимал другой сотрудник."
+
+STATUS_TITLE = "Состояние аккаунтов"
+STATUS_TARGET = "{account} · {platform}"
+STATUS_OK = "🟢 {target}: работает, последняя публикация {at}"
+STATUS_NEVER = "⚪ {target}: публикаций ещё не было"
+STATUS_FAILING = "🟡 {target}: не удалось {at} — {reason}"
+STATUS_PAUSED = "⏸ {target}: приостановлено с {at} — {reason}. В очереди копий: {waiting}."
+STATUS_PAUSED_HINT = (
+    "Приостановленные площадки ждут ИТ-специалиста: после того как он исправит доступ, нажмите "
+    "«Возобновить» — копии из очереди уйдут сами."
+)
+STATUS_BUTTON_RESUME = "Возобновить: {target}"
+STATUS_RESUMED = "{target}: публикации возобновлены, копии из очереди уходят."
+STATUS_NOT_PAUSED = "{target}: уже работает."
+# What happened and what a press officer can do; never a console command (IT gets those).
+STATUS_REASONS = {
+    "network": "нет связи с площадкой, повторим сами",
+    "rate_limited": "площадка просит подождать, повторим сами",
+    "platform_down": "площадка временно не отвечает, повторим сами",
+    "token_invalid": "доступ бота к аккаунту отозван или неверен, сообщите ИТ-специалисту",
+    "session_expired": "доступ к аккаунту истёк, сообщите ИТ-специалисту",
+    "no_rights": "у бота нет прав публиковать в этом аккаунте, сообщите ИТ-специалисту",
+    "wrong_token_type": "для этого нужен другой ключ доступа, сообщите ИТ-специалисту",
+    "captcha": "площадка требует подтвердить вход, сообщите ИТ-специалисту",
+    "too_long": "текст оказался слишком длинным для площадки, сократите его",
+    "media_rejected": "площадка не приняла файл, проверьте его формат",
+    "file_too_big": "файл слишком большой для площадки, уменьшите его",
+    "links_forbidden": "площадка не пропустила ссылку в посте, уберите её",
+    "post_limit": "исчерпан дневной лимит публикаций, опубликуйте завтра",
+    "blocked": "аккаунт заблокирован площадкой, сообщите ИТ-специалисту",
+    "bad_request": "площадка отклонила публикацию, проверьте текст и файлы",
+    "not_found": "сообщество или пост не найдены, сообщите ИТ-специалисту",
+    "unsupported": "площадка не умеет такое действие",
+    "config": "ошибка в настройках, сообщите ИТ-специалисту",
+    "outcome_unknown": "площадка не ответила, вышел ли пост; проверяем, чтобы не повторить",
+    "unknown": "непредвиденная ошибка, сообщите ИТ-специалисту",
+}

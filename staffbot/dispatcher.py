@@ -90,7 +90,11 @@ def build_dispatcher(
             settings=settings, service=service, sessionmaker=sessionmaker, clock=clock
         ).router
     )
-    dp.include_router(StatusScreen(settings=settings, service=service).router)
+    dp.include_router(
+        StatusScreen(
+            settings=settings, service=service, sessionmaker=sessionmaker, clock=clock
+        ).router
+    )
     # -- end of /queue, /status --
     dp.include_router(mirror.router)
     dp.include_router(dialog.router)

@@ -1,17 +1,22 @@
-"""`/queue` in the staff bot: scheduled publications with cancel and reschedule, and the
-retry/cancel buttons on staff-chat reports.
+"""`/queue` in the staff bot: the scheduled publications as a small calendar, one message per
+day, with a card per post to cancel it, move it or change its text; and the retry/cancel buttons
+on staff-chat reports.
 
 Staff only: strangers' commands and presses fall through to the dialog, which refuses them once.
-Every press re-reads the publication or delivery and re-checks its state.
+Callback data is only a pointer: every press re-reads the publication, delivery or action.
+A new time or text being typed is kept in the database (crosspost.agenda.QueueActions).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
@@ -22,30 +27,70 @@ from aiogram.types import (
     LinkPreviewOptions,
     Message,
 )
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
+from crosspost.agenda import ActionKind, ActionStatus, Agenda, QueueAction, QueueActions
+from crosspost.agenda import ScheduledPost as Post
 from crosspost.config import Settings
-from crosspost.dates import format_local
-from crosspost.db import TelegramDraftRow
-from crosspost.models import DeliveryStatus
+from crosspost.dates import DateParseError, DateProblem, parse_local_time
+from crosspost.models import Content, DeliveryStatus, Platform, Target
 from crosspost.queue import DeliveryRepository
+from crosspost.richtext import from_telegram
 from crosspost.service import PublicationService
-from staffbot.compose import CANCELLED, CONFIRM, RESCHEDULE, TIME
-from staffbot.reports import DeliveryCb, TelegramReporter, platform_name
+from staffbot.mirror import part_from_message
+from staffbot.reports import DeliveryCb, TelegramReporter
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-_QUEUE_LIMIT = 20
+# Posts per page of /queue, in time order: a day cut by a page boundary goes on on the next page.
+PAGE_POSTS = 10
+_LINE_EXCERPT = 48
+_BUTTON_EXCERPT = 28
+_CARD_TEXT = 1500
+# A short text sent while a new time is awaited is the time; anything longer is a new post.
+_TIME_MAX_CHARS = 60
 
 
 class QueueCb(CallbackData, prefix="q"):
-    a: str  # cancel | move
-    p: int
+    a: str  # open | cancel | cancel_yes | cancel_no | move | text
+    p: int  # publication id
+
+
+class QueuePageCb(CallbackData, prefix="qp"):
+    n: int  # page number, from 0
+
+
+class QueueActionCb(CallbackData, prefix="qa"):
+    a: str  # ok | again | drop
+    i: int  # action id
+
+
+@dataclass(frozen=True, kw_only=True)
+class DayBlock:
+    day: date
+    continued: bool
+    posts: tuple[Post, ...]
+
+
+def paginate(posts: Sequence[Post], settings: Settings) -> list[list[DayBlock]]:
+    """Posts (earliest first) → pages of PAGE_POSTS posts, each page cut into local days."""
+    pages: list[list[DayBlock]] = []
+    for start in range(0, len(posts), PAGE_POSTS):
+        page: list[DayBlock] = []
+        for post in posts[start : start + PAGE_POSTS]:
+            day = post.at.astimezone(settings.tz).date()
+            if page and page[-1].day == day:
+                page[-1] = replace(page[-1], posts=(*page[-1].posts, post))
+                continue
+            previous = posts[start - 1] if start and not page else None
+            continued = previous is not None and previous.at.astimezone(settings.tz).date() == day
+            page.append(DayBlock(day=day, continued=continued, posts=(post,)))
+        pages.append(page)
+    return pages
 
 
 async def close_message(query: CallbackQuery, text: str | None) -> None:
@@ -57,17 +102,29 @@ async def close_message(query: CallbackQuery, text: str | None) -> None:
         if text is None:
             await message.edit_reply_markup(reply_markup=None)
         else:
-            await message.edit_text(text, parse_mode=None, reply_markup=None)
+            await message.edit_text(
+                text, parse_mode=None, reply_markup=None, link_preview_options=_NO_PREVIEW
+            )
     except TelegramAPIError as exc:
         logger.info("could not update a bot message: %s", exc.message)
 
 
 def account_label(settings: Settings, name: str) -> str:
     """The first word of the account's title when no other account shares it."""
+    if name not in settings.accounts:
+        return name
     title = settings.accounts[name].title
     first = title.split()[0]
     firsts = [a.title.split()[0] for a in settings.accounts.values()]
     return first if firsts.count(first) == 1 else title
+
+
+def excerpt(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
+    return cut.rstrip(",.;:—- ") + texts.ELLIPSIS
 
 
 class QueueScreen:
@@ -83,20 +140,20 @@ class QueueScreen:
         self.service = service
         self.sessionmaker = sessionmaker
         self.clock = clock
-        staff = frozenset(settings.telegram.staff)
+        self.agenda = Agenda(sessionmaker)
+        self.actions = QueueActions(sessionmaker, clock)
+        self.staff = frozenset(settings.telegram.staff)
+        staff = F.from_user.id.in_(self.staff)
+        private = F.chat.type == "private"
         self.router = Router(name="staff-queue")
         self.router.message.register(
-            self.on_queue,
-            Command("queue", ignore_case=True),
-            F.chat.type == "private",
-            F.from_user.id.in_(staff),
+            self.on_queue, Command("queue", ignore_case=True), private, staff
         )
-        self.router.callback_query.register(
-            self.on_queue_button, QueueCb.filter(), F.from_user.id.in_(staff)
-        )
-        self.router.callback_query.register(
-            self.on_delivery_button, DeliveryCb.filter(), F.from_user.id.in_(staff)
-        )
+        self.router.message.register(self.on_typed, private, staff, self._waiting)
+        self.router.callback_query.register(self.on_page, QueuePageCb.filter(), staff)
+        self.router.callback_query.register(self.on_post_button, QueueCb.filter(), staff)
+        self.router.callback_query.register(self.on_action_button, QueueActionCb.filter(), staff)
+        self.router.callback_query.register(self.on_delivery_button, DeliveryCb.filter(), staff)
 
     def _actor(self, user_id: int) -> str:
         return f"tg:{user_id}"
@@ -104,43 +161,458 @@ class QueueScreen:
     def _reporter(self, bot: Bot) -> TelegramReporter:
         return TelegramReporter(bot=bot, settings=self.settings, service=self.service)
 
-    async def on_queue(self, message: Message) -> None:
-        views = await self.service.scheduled(limit=_QUEUE_LIMIT)
-        if not views:
-            await message.answer(texts.BOT_QUEUE_EMPTY, parse_mode=None)
-            return
-        tz = self.settings.tz
-        for view in views:
-            pending = [d for d in view.deliveries if d.status is DeliveryStatus.PENDING]
-            at = min((d.due_at for d in pending), default=view.info.publish_at)
-            targets = ", ".join(
-                f"{account_label(self.settings, d.account)} · {platform_name(d.platform)}"
-                for d in pending
-                if d.account in self.settings.accounts
+    # -- words -------------------------------------------------------------------------------
+
+    def _day(self, day: date) -> str:
+        values = {
+            "weekday": texts.QUEUE_WEEKDAYS[day.weekday()],
+            "day": day.day,
+            "month": texts.MONTHS_GENITIVE[day.month - 1],
+            "year": day.year,
+        }
+        this_year = self.clock().astimezone(self.settings.tz).year
+        return (texts.QUEUE_DAY if day.year == this_year else texts.QUEUE_DAY_YEAR).format(
+            **values
+        )
+
+    def _when(self, at: datetime) -> str:
+        local = at.astimezone(self.settings.tz)
+        this_year = self.clock().astimezone(self.settings.tz).year
+        template = texts.QUEUE_WHEN if local.year == this_year else texts.QUEUE_WHEN_YEAR
+        return template.format(
+            weekday=texts.WEEKDAYS_ON[local.weekday()],
+            day=local.day,
+            month=texts.MONTHS_GENITIVE[local.month - 1],
+            year=local.year,
+            time=local.strftime("%H:%M"),
+        )
+
+    def _on(self, at: datetime) -> str:
+        local = at.astimezone(self.settings.tz)
+        this_year = self.clock().astimezone(self.settings.tz).year
+        template = texts.QUEUE_ON if local.year == this_year else texts.QUEUE_ON_YEAR
+        return template.format(
+            weekday=texts.WEEKDAYS_ON[local.weekday()].split(" ", 1)[1],
+            day=local.day,
+            month=texts.MONTHS_GENITIVE[local.month - 1],
+            year=local.year,
+            time=local.strftime("%H:%M"),
+        )
+
+    def _at(self, at: datetime) -> str:
+        local = at.astimezone(self.settings.tz)
+        return texts.QUEUE_AT.format(day=self._day(local.date()), time=local.strftime("%H:%M"))
+
+    def _time(self, at: datetime) -> str:
+        return at.astimezone(self.settings.tz).strftime("%H:%M")
+
+    def _targets(self, targets: Sequence[Target]) -> str:
+        """«Администрация, Глава · VK, OK»; accounts with other platforms form another group."""
+        platforms: dict[str, set[Platform]] = {}
+        for t in targets:
+            platforms.setdefault(t.account, set()).add(t.platform)
+        order = [
+            *self.settings.accounts,
+            *(a for a in platforms if a not in self.settings.accounts),
+        ]
+        groups: dict[tuple[Platform, ...], list[str]] = {}
+        for account in order:
+            if account in platforms:
+                key = tuple(p for p in Platform if p in platforms[account])
+                groups.setdefault(key, []).append(account_label(self.settings, account))
+        return texts.QUEUE_TARGET_GROUPS.join(
+            texts.QUEUE_TARGETS.format(
+                accounts=", ".join(accounts),
+                platforms=", ".join(texts.PLATFORM_BUTTONS.get(str(p), str(p)) for p in key),
             )
-            excerpt = " ".join(view.info.text.split())[:200]
-            pid = view.info.publication_id
-            await message.answer(
-                texts.BOT_QUEUE_ITEM.format(
-                    id=pid, at=format_local(at, tz), targets=targets, text=excerpt
-                ),
+            for key, accounts in groups.items()
+        )
+
+    def _excerpt(self, post: Post, limit: int) -> str:
+        if not post.text.strip():
+            return texts.QUEUE_NO_TEXT.format(count=post.media)
+        return excerpt(post.text, limit)
+
+    # -- the calendar ----------------------------------------------------------------------------
+
+    async def on_queue(self, message: Message) -> None:
+        await self._send_page(message.chat.id, message.bot, 0)
+
+    async def on_page(self, query: CallbackQuery, callback_data: QueuePageCb, bot: Bot) -> None:
+        await query.answer()
+        chat_id = query.message.chat.id if query.message else query.from_user.id
+        await self._send_page(chat_id, bot, callback_data.n)
+
+    async def _send_page(self, chat_id: int, bot: Bot | None, number: int) -> None:
+        if bot is None:
+            return
+        posts = await self.agenda.scheduled()
+        if not posts:
+            await bot.send_message(chat_id, texts.QUEUE_EMPTY, parse_mode=None)
+            return
+        pages = paginate(posts, self.settings)
+        number = max(0, min(number, len(pages) - 1))
+        page = pages[number]
+        before = sum(len(b.posts) for p in pages[:number] for b in p)
+        shown = sum(len(b.posts) for b in page)
+        for index, block in enumerate(page):
+            header = self._day(block.day)
+            if block.continued:
+                header = texts.QUEUE_DAY_CONTINUED.format(day=header)
+            lines = [header, ""]
+            rows: list[list[InlineKeyboardButton]] = []
+            for post in block.posts:
+                lines.append(
+                    texts.QUEUE_LINE.format(
+                        time=self._time(post.at),
+                        targets=self._targets(post.targets),
+                        text=self._excerpt(post, _LINE_EXCERPT),
+                    )
+                )
+                rows.append(
+                    [
+                        InlineKeyboardButton(
+                            text=texts.QUEUE_BUTTON_POST.format(
+                                time=self._time(post.at),
+                                text=self._excerpt(post, _BUTTON_EXCERPT),
+                            ),
+                            callback_data=QueueCb(a="open", p=post.publication_id).pack(),
+                        )
+                    ]
+                )
+            if index == len(page) - 1 and len(pages) > 1:
+                span = f"{before + 1}–{before + shown}" if before else str(shown)
+                lines += ["", texts.QUEUE_SHOWN.format(shown=span, total=len(posts))]
+                nav = []
+                if number > 0:
+                    nav.append(
+                        InlineKeyboardButton(
+                            text=texts.QUEUE_BUTTON_PREV,
+                            callback_data=QueuePageCb(n=number - 1).pack(),
+                        )
+                    )
+                if number < len(pages) - 1:
+                    nav.append(
+                        InlineKeyboardButton(
+                            text=texts.QUEUE_BUTTON_NEXT,
+                            callback_data=QueuePageCb(n=number + 1).pack(),
+                        )
+                    )
+                rows.append(nav)
+            await bot.send_message(
+                chat_id,
+                "\n".join(lines),
                 parse_mode=None,
                 link_preview_options=_NO_PREVIEW,
-                reply_markup=InlineKeyboardMarkup(
+                reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+            )
+
+    # -- one post ------------------------------------------------------------------------------
+
+    async def _post(self, publication_id: int) -> Post | None:
+        found = await self.agenda.scheduled(publication_id)
+        return found[0] if found else None
+
+    def _card(self, post: Post) -> tuple[str, InlineKeyboardMarkup]:
+        pid = post.publication_id
+        text = texts.QUEUE_CARD.format(
+            id=pid,
+            at=self._at(post.at),
+            targets=self._targets(post.targets),
+            text=self._excerpt(post, _CARD_TEXT),
+        )
+
+        def button(label: str, action: str) -> InlineKeyboardButton:
+            return InlineKeyboardButton(text=label, callback_data=QueueCb(a=action, p=pid).pack())
+
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    button(texts.QUEUE_BUTTON_RESCHEDULE, "move"),
+                    button(texts.QUEUE_BUTTON_EDIT_TEXT, "text"),
+                ],
+                [button(texts.QUEUE_BUTTON_CANCEL, "cancel")],
+            ]
+        )
+        return text, keyboard
+
+    async def on_post_button(self, query: CallbackQuery, callback_data: QueueCb, bot: Bot) -> None:
+        pid = callback_data.p
+        post = await self._post(pid)
+        if post is None:
+            await query.answer(texts.QUEUE_GONE.format(id=pid), show_alert=True)
+            return
+        user_id = query.from_user.id
+        chat_id = query.message.chat.id if query.message else user_id
+        action = callback_data.a
+        message = query.message if isinstance(query.message, Message) else None
+        if action == "open":
+            await query.answer()
+            text, keyboard = self._card(post)
+            await bot.send_message(
+                chat_id,
+                text,
+                parse_mode=None,
+                link_preview_options=_NO_PREVIEW,
+                reply_markup=keyboard,
+            )
+        elif action in ("cancel", "cancel_no") and message is not None:
+            await query.answer()
+            if action == "cancel":
+                text = texts.QUEUE_CANCEL_ASK.format(id=pid, at=self._at(post.at))
+                keyboard = InlineKeyboardMarkup(
                     inline_keyboard=[
                         [
                             InlineKeyboardButton(
-                                text=texts.BOT_BUTTON_QUEUE_CANCEL.format(id=pid),
-                                callback_data=QueueCb(a="cancel", p=pid).pack(),
+                                text=texts.QUEUE_BUTTON_CANCEL_YES,
+                                callback_data=QueueCb(a="cancel_yes", p=pid).pack(),
                             ),
                             InlineKeyboardButton(
-                                text=texts.BOT_BUTTON_QUEUE_RESCHEDULE.format(id=pid),
-                                callback_data=QueueCb(a="move", p=pid).pack(),
+                                text=texts.QUEUE_BUTTON_CANCEL_NO,
+                                callback_data=QueueCb(a="cancel_no", p=pid).pack(),
                             ),
                         ]
                     ]
-                ),
+                )
+            else:
+                text, keyboard = self._card(post)
+            try:
+                await message.edit_text(
+                    text,
+                    parse_mode=None,
+                    reply_markup=keyboard,
+                    link_preview_options=_NO_PREVIEW,
+                )
+            except TelegramAPIError as exc:
+                logger.info("queue card not updated: %s", exc.message)
+        elif action == "cancel_yes":
+            await self.service.cancel_publication(pid, actor=self._actor(user_id))
+            await query.answer()
+            await close_message(query, texts.QUEUE_CANCELLED.format(id=pid))
+            await self._reporter(bot).refresh(pid)
+        elif action in ("move", "text"):
+            kind = ActionKind.RESCHEDULE if action == "move" else ActionKind.EDIT_TEXT
+            started = await self.actions.start(
+                user_id=user_id, chat_id=chat_id, kind=kind, publication_id=pid
             )
+            await query.answer()
+            await self._ask(bot, started, post)
+        else:
+            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+
+    def _drop_keyboard(self, action_id: int) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=texts.QUEUE_BUTTON_DROP,
+                        callback_data=QueueActionCb(a="drop", i=action_id).pack(),
+                    )
+                ]
+            ]
+        )
+
+    async def _ask(self, bot: Bot, action: QueueAction, post: Post) -> None:
+        if action.kind is ActionKind.RESCHEDULE:
+            text = texts.QUEUE_ASK_TIME.format(id=post.publication_id, at=self._at(post.at))
+        else:
+            text = texts.QUEUE_ASK_TEXT.format(
+                id=post.publication_id, text=self._excerpt(post, _CARD_TEXT)
+            )
+        await bot.send_message(
+            action.chat_id,
+            text,
+            parse_mode=None,
+            link_preview_options=_NO_PREVIEW,
+            reply_markup=self._drop_keyboard(action.action_id),
+        )
+
+    # -- what staff type for an action ---------------------------------------------------------
+
+    async def _waiting(self, message: Message) -> bool | dict[str, Any]:
+        user = message.from_user
+        if user is None or (message.text or "").startswith("/"):
+            return False
+        action = await self.actions.waiting(user.id)
+        return {"action": action} if action is not None else False
+
+    async def on_typed(self, message: Message, action: QueueAction) -> None:
+        typed = (message.text or "").strip()
+        clearly_a_post = (
+            message.text is None
+            or message.media_group_id is not None
+            or message.forward_origin is not None
+            or (action.kind is ActionKind.RESCHEDULE and len(typed) > _TIME_MAX_CHARS)
+        )
+        if clearly_a_post:
+            # A new post supersedes the unfinished change; the compose dialog takes it.
+            await self.actions.cancel_open(action.user_id)
+            raise SkipHandler
+        if action.kind is ActionKind.RESCHEDULE:
+            await self._typed_time(message, action, typed)
+        else:
+            await self._typed_text(message, action)
+
+    def _confirm_keyboard(self, action: QueueAction) -> InlineKeyboardMarkup:
+        again = (
+            texts.QUEUE_BUTTON_OTHER_TIME
+            if action.kind is ActionKind.RESCHEDULE
+            else texts.QUEUE_BUTTON_OTHER_TEXT
+        )
+
+        def button(label: str, what: str) -> InlineKeyboardButton:
+            return InlineKeyboardButton(
+                text=label, callback_data=QueueActionCb(a=what, i=action.action_id).pack()
+            )
+
+        return InlineKeyboardMarkup(
+            inline_keyboard=[
+                [button(texts.QUEUE_BUTTON_CONFIRM, "ok"), button(again, "again")],
+                [button(texts.QUEUE_BUTTON_DROP, "drop")],
+            ]
+        )
+
+    async def _typed_time(self, message: Message, action: QueueAction, typed: str) -> None:
+        try:
+            at = parse_local_time(typed, now=self.clock(), tz=self.settings.tz)
+        except DateParseError as exc:
+            if exc.problem is DateProblem.PAST and exc.parsed is not None:
+                reply = texts.QUEUE_TIME_PAST.format(at=self._at(exc.parsed))
+            else:
+                reply = texts.QUEUE_TIME_UNCLEAR.format(typed=typed)
+            await message.answer(reply, parse_mode=None)
+            return
+        if not await self.actions.propose_time(action.action_id, at):
+            await message.answer(texts.BOT_STALE_BUTTON, parse_mode=None)
+            return
+        await message.answer(
+            texts.QUEUE_CONFIRM_TIME.format(id=action.publication_id, on=self._on(at)),
+            parse_mode=None,
+            reply_markup=self._confirm_keyboard(action),
+        )
+
+    async def _typed_text(self, message: Message, action: QueueAction) -> None:
+        part = part_from_message(message)
+        text = from_telegram(part.text, part.entities)
+        post = await self._post(action.publication_id)
+        if post is None:
+            await self.actions.cancel(action.action_id)
+            await message.answer(
+                texts.QUEUE_GONE.format(id=action.publication_id), parse_mode=None
+            )
+            return
+        if not await self.actions.propose_text(action.action_id, text):
+            await message.answer(texts.BOT_STALE_BUTTON, parse_mode=None)
+            return
+        await message.answer(
+            texts.QUEUE_CONFIRM_TEXT.format(
+                id=action.publication_id, targets=self._targets(post.targets), text=text.text
+            ),
+            parse_mode=None,
+            link_preview_options=_NO_PREVIEW,
+            reply_markup=self._confirm_keyboard(action),
+        )
+
+    async def on_action_button(
+        self, query: CallbackQuery, callback_data: QueueActionCb, bot: Bot
+    ) -> None:
+        action = await self.actions.get(callback_data.i)
+        if action is None:
+            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            return
+        if action.user_id != query.from_user.id:
+            await query.answer(texts.QUEUE_NOT_YOURS, show_alert=True)
+            return
+        pid = action.publication_id
+        post = await self._post(pid)
+        what = callback_data.a
+        if what == "drop":
+            await self.actions.cancel(action.action_id)
+            await query.answer()
+            await close_message(query, texts.QUEUE_ACTION_DROPPED.format(id=pid))
+            return
+        open_now = action.status in (ActionStatus.WAITING, ActionStatus.CONFIRM)
+        if post is None or not open_now:
+            if post is None:
+                await self.actions.cancel(action.action_id)
+            await query.answer(
+                texts.QUEUE_GONE.format(id=pid) if post is None else texts.BOT_STALE_BUTTON,
+                show_alert=True,
+            )
+            await close_message(query, None)
+            return
+        if what == "again":
+            await self.actions.ask_again(action.action_id)
+            await query.answer()
+            await close_message(query, None)
+            await self._ask(bot, action, post)
+            return
+        if what != "ok" or action.status is not ActionStatus.CONFIRM:
+            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            return
+        if action.kind is ActionKind.RESCHEDULE:
+            await self._reschedule(query, bot, action, post)
+        else:
+            await self._edit_text(query, bot, action, post)
+
+    async def _reschedule(
+        self, query: CallbackQuery, bot: Bot, action: QueueAction, post: Post
+    ) -> None:
+        at = action.publish_at
+        if at is None or at < self.clock():
+            await self.actions.ask_again(action.action_id)
+            await query.answer()
+            await close_message(query, None)
+            if at is not None:
+                await bot.send_message(
+                    action.chat_id,
+                    texts.QUEUE_TIME_PAST.format(at=self._at(at)),
+                    parse_mode=None,
+                )
+            await self._ask(bot, action, post)
+            return
+        if not await self.actions.finish(action.action_id):
+            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            return
+        await self.service.reschedule(post.publication_id, at, actor=self._actor(action.user_id))
+        await query.answer()
+        await close_message(
+            query, texts.QUEUE_RESCHEDULED.format(id=post.publication_id, on=self._on(at))
+        )
+        await self._reporter(bot).refresh(post.publication_id)
+
+    async def _edit_text(
+        self, query: CallbackQuery, bot: Bot, action: QueueAction, post: Post
+    ) -> None:
+        if action.text is None or not await self.actions.finish(action.action_id):
+            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            return
+        pid = post.publication_id
+        old = await self.service.content(pid)
+        result = await self.service.edit(
+            pid,
+            Content(text=action.text, media=old.media, original_url=old.original_url),
+            actor=self._actor(action.user_id),
+        )
+        await query.answer()
+        if not result.changed:
+            reply = texts.QUEUE_TEXT_SAME.format(id=pid)
+        else:
+            view = await self.service.view(pid)
+            sent = view is not None and any(
+                d.status is not DeliveryStatus.PENDING and d.status is not DeliveryStatus.CANCELLED
+                for d in view.deliveries
+            )
+            reply = (
+                texts.QUEUE_TEXT_SAVED_PUBLISHED.format(id=pid)
+                if sent
+                else texts.QUEUE_TEXT_SAVED.format(id=pid, when=self._when(post.at))
+            )
+        await close_message(query, reply)
+        if result.changed:
+            await self._reporter(bot).refresh(pid)
+
+    # -- buttons on staff-chat reports ---------------------------------------------------------
 
     async def on_delivery_button(
         self, query: CallbackQuery, callback_data: DeliveryCb, bot: Bot
@@ -163,47 +635,3 @@ class QueueScreen:
             await self.service.cancel_delivery(delivery.delivery_id, actor=actor)
             await query.answer(texts.REPORT_CANCEL_ACCEPTED)
         await self._reporter(bot).refresh(delivery.publication_id)
-
-    async def on_queue_button(
-        self, query: CallbackQuery, callback_data: QueueCb, bot: Bot
-    ) -> None:
-        user_id = query.from_user.id
-        view = await self.service.view(callback_data.p)
-        waiting = view is not None and any(
-            d.status is DeliveryStatus.PENDING for d in view.deliveries
-        )
-        if view is None or not waiting or callback_data.a not in ("cancel", "move"):
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
-            return
-        pid = callback_data.p
-        if callback_data.a == "cancel":
-            await self.service.cancel_publication(pid, actor=self._actor(user_id))
-            await query.answer()
-            await close_message(query, texts.BOT_QUEUE_CANCELLED.format(id=pid))
-            await self._reporter(bot).refresh(pid)
-            return
-        # The typed time is read by the compose dialog, which owns drafts waiting for a time.
-        now = self.clock()
-        chat_id = query.message.chat.id if query.message else user_id
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(TelegramDraftRow)
-                .where(
-                    TelegramDraftRow.user_id == user_id,
-                    TelegramDraftRow.status.in_([TIME, CONFIRM]),
-                )
-                .values(status=CANCELLED, updated_at=now)
-            )
-            session.add(
-                TelegramDraftRow(
-                    kind=RESCHEDULE,
-                    user_id=user_id,
-                    chat_id=chat_id,
-                    status=TIME,
-                    publication_id=pid,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        await query.answer()
-        await bot.send_message(chat_id, texts.BOT_QUEUE_ASK_TIME.format(id=pid), parse_mode=None)

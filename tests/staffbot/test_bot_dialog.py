@@ -119,10 +119,11 @@ async def test_scheduling_with_typed_time(harness: Harness, typed: str, local: d
         due = set((await session.scalars(select(DeliveryRow.due_at))).all())
     assert due == {local.astimezone(UTC)}
     assert await count(harness, DeliveryRow.id) == 6  # 2 accounts × 3 platforms
-    # /queue shows it in local time with cancel and reschedule buttons.
+    # /queue lists it under its day in local time, with a button to open it.
     harness.emulator.send_private(STAFF_ID, text="/queue")
-    item = (await harness.wait_private(STAFF_ID, text_has("№1 —", shown)))[0]
-    assert set(buttons(item)) == {"Отменить №1", "Перенести №1"}
+    line = f"{local:%H:%M} · Администрация, Глава · Telegram, VK, OK · Плановое отключение света"
+    day = (await harness.wait_private(STAFF_ID, text_has(line)))[0]
+    assert set(buttons(day)) == {f"{local:%H:%M} · Плановое отключение света"}
 
 
 async def test_non_staff_is_refused_once_and_nothing_is_stored(harness: Harness) -> None:
