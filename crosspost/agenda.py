@@ -304,6 +304,13 @@ class QueueActions:
             action_id, ActionStatus.CONFIRM, text=text.text, spans=spans_to_json(text.spans)
         )
 
+    async def remember_day(self, action_id: int, day_start: datetime) -> bool:
+        """A date came without a time: keep the day (its local midnight) while the time is
+        asked for."""
+        return await self._move(
+            action_id, ActionStatus.WAITING, only=(ActionStatus.WAITING,), publish_at=day_start
+        )
+
     async def ask_again(self, action_id: int) -> bool:
         return await self._move(action_id, ActionStatus.WAITING, publish_at=None)
 

@@ -655,12 +655,7 @@ QUEUE_WEEKDAYS = (
 QUEUE_DAY = "{weekday}, {day} {month}"  # Среда, 2 декабря
 QUEUE_DAY_YEAR = "{weekday}, {day} {month} {year} г."
 QUEUE_DAY_CONTINUED = "{day} (продолжение)"
-# «в среду, 2 декабря, в 15:12» (weekday from WEEKDAYS_ON above): «выйдет …».
-QUEUE_WHEN = "{weekday}, {day} {month}, в {time}"
-QUEUE_WHEN_YEAR = "{weekday}, {day} {month} {year} г., в {time}"
-# «среду, 2 декабря, 15:12» (WEEKDAYS_ON without «в»): «перенести на …».
-QUEUE_ON = "{weekday}, {day} {month}, {time}"
-QUEUE_ON_YEAR = "{weekday}, {day} {month} {year} г., {time}"
+# {when} below: crosspost.dates.describe_local, «в среду, 2 декабря, в 15:12 (по … времени)».
 # «Среда, 2 декабря, 15:12»: a label (QUEUE_DAY and the time).
 QUEUE_AT = "{day}, {time}"
 QUEUE_EMPTY = "Запланированных публикаций нет."
@@ -686,18 +681,15 @@ QUEUE_CANCELLED = "Публикация №{id} отменена: она не в
 QUEUE_GONE = "Публикация №{id} уже вышла или отменена — см. /queue."
 QUEUE_ASK_TIME = (
     "На когда перенести публикацию №{id}? Сейчас: {at}.\n"
-    "Напишите время, например: «завтра в 9:30», «15.12 10:00», «через 2 часа»."
+    "Выберите время или напишите его, например: «завтра в 9», «15.12 10:00», «в пятницу в 11»."
 )
 QUEUE_TIME_PAST = "{at} — это время уже прошло. Напишите время в будущем."
-QUEUE_TIME_UNCLEAR = (
-    "Не понял время «{typed}». Напишите, например: «завтра в 9:30», «15.12 10:00», «через 2 часа»."
-)
-QUEUE_CONFIRM_TIME = "Перенести публикацию №{id} на {on} (по местному времени)?"
+QUEUE_CONFIRM_TIME = "Перенести публикацию №{id}? Она выйдет {when}."
 QUEUE_BUTTON_CONFIRM = "Подтвердить"
 QUEUE_BUTTON_OTHER_TIME = "Другое время"
 QUEUE_BUTTON_OTHER_TEXT = "Другой текст"
 QUEUE_BUTTON_DROP = "Отмена"
-QUEUE_RESCHEDULED = "Публикация №{id} перенесена на {on}."
+QUEUE_RESCHEDULED = "Публикация №{id} перенесена: она выйдет {when}."
 QUEUE_ASK_TEXT = (
     "Пришлите новый текст публикации №{id} одним сообщением. Фото и видео останутся "
     "прежними. Сейчас текст такой:\n\n{text}"

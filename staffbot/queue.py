@@ -10,9 +10,9 @@ A new time or text being typed is kept in the database (crosspost.agenda.QueueAc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from aiogram import Bot, F, Router
@@ -33,7 +33,17 @@ from crosspost import texts
 from crosspost.agenda import ActionKind, ActionStatus, Agenda, QueueAction, QueueActions
 from crosspost.agenda import ScheduledPost as Post
 from crosspost.config import Settings
-from crosspost.dates import DateParseError, DateProblem, parse_local_time
+from crosspost.dates import (
+    DateParseError,
+    NeedsTime,
+    Resolved,
+    describe_day,
+    describe_local,
+    explain,
+    parse_time_on,
+    parse_when,
+    quick_picks,
+)
 from crosspost.models import Content, DeliveryStatus, Platform, Target
 from crosspost.queue import DeliveryRepository
 from crosspost.richtext import from_telegram
@@ -65,8 +75,9 @@ class QueuePageCb(CallbackData, prefix="qp"):
 
 
 class QueueActionCb(CallbackData, prefix="qa"):
-    a: str  # ok | again | drop
+    a: str  # ok | again | drop | pick
     i: int  # action id
+    t: int = 0  # pick: the time offered, Unix seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,28 +187,8 @@ class QueueScreen:
         )
 
     def _when(self, at: datetime) -> str:
-        local = at.astimezone(self.settings.tz)
-        this_year = self.clock().astimezone(self.settings.tz).year
-        template = texts.QUEUE_WHEN if local.year == this_year else texts.QUEUE_WHEN_YEAR
-        return template.format(
-            weekday=texts.WEEKDAYS_ON[local.weekday()],
-            day=local.day,
-            month=texts.MONTHS_GENITIVE[local.month - 1],
-            year=local.year,
-            time=local.strftime("%H:%M"),
-        )
-
-    def _on(self, at: datetime) -> str:
-        local = at.astimezone(self.settings.tz)
-        this_year = self.clock().astimezone(self.settings.tz).year
-        template = texts.QUEUE_ON if local.year == this_year else texts.QUEUE_ON_YEAR
-        return template.format(
-            weekday=texts.WEEKDAYS_ON[local.weekday()].split(" ", 1)[1],
-            day=local.day,
-            month=texts.MONTHS_GENITIVE[local.month - 1],
-            year=local.year,
-            time=local.strftime("%H:%M"),
-        )
+        """«в среду, 2 декабря, в 15:12 (по владивостокскому времени)»."""
+        return describe_local(at, self.settings.tz, now=self.clock())
 
     def _at(self, at: datetime) -> str:
         local = at.astimezone(self.settings.tz)
@@ -413,8 +404,20 @@ class QueueScreen:
         )
 
     async def _ask(self, bot: Bot, action: QueueAction, post: Post) -> None:
+        keyboard = self._drop_keyboard(action.action_id)
         if action.kind is ActionKind.RESCHEDULE:
             text = texts.QUEUE_ASK_TIME.format(id=post.publication_id, at=self._at(post.at))
+            picks = [
+                InlineKeyboardButton(
+                    text=label,
+                    callback_data=QueueActionCb(
+                        a="pick", i=action.action_id, t=int(at.timestamp())
+                    ).pack(),
+                )
+                for label, at in quick_picks(self.clock(), self.settings.tz)
+            ]
+            rows = [picks[k : k + 3] for k in range(0, len(picks), 3)]
+            keyboard = InlineKeyboardMarkup(inline_keyboard=[*rows, *keyboard.inline_keyboard])
         else:
             text = texts.QUEUE_ASK_TEXT.format(
                 id=post.publication_id, text=self._excerpt(post, _CARD_TEXT)
@@ -424,7 +427,7 @@ class QueueScreen:
             text,
             parse_mode=None,
             link_preview_options=_NO_PREVIEW,
-            reply_markup=self._drop_keyboard(action.action_id),
+            reply_markup=keyboard,
         )
 
     # -- what staff type for an action ---------------------------------------------------------
@@ -473,20 +476,35 @@ class QueueScreen:
         )
 
     async def _typed_time(self, message: Message, action: QueueAction, typed: str) -> None:
+        tz = self.settings.tz
+        now = self.clock()
         try:
-            at = parse_local_time(typed, now=self.clock(), tz=self.settings.tz)
-        except DateParseError as exc:
-            if exc.problem is DateProblem.PAST and exc.parsed is not None:
-                reply = texts.QUEUE_TIME_PAST.format(at=self._at(exc.parsed))
+            if action.publish_at is not None:
+                # The day came before (NeedsTime): this is its time, or a whole new phrase.
+                day = action.publish_at.astimezone(tz).date()
+                parsed: Resolved | NeedsTime = parse_time_on(day, typed, now=now, tz=tz)
             else:
-                reply = texts.QUEUE_TIME_UNCLEAR.format(typed=typed)
-            await message.answer(reply, parse_mode=None)
+                parsed = parse_when(typed, now=now, tz=tz)
+        except DateParseError as exc:
+            await message.answer(explain(exc, tz, now=now), parse_mode=None)
             return
+        if isinstance(parsed, NeedsTime):
+            midnight = datetime.combine(parsed.day, time(0), tzinfo=tz)
+            await self.actions.remember_day(action.action_id, midnight)
+            await message.answer(
+                texts.DATES_ASK_TIME_FOR.format(day=describe_day(parsed.day)), parse_mode=None
+            )
+            return
+        await self._propose_time(message.answer, action, parsed.at)
+
+    async def _propose_time(
+        self, answer: Callable[..., Awaitable[Any]], action: QueueAction, at: datetime
+    ) -> None:
         if not await self.actions.propose_time(action.action_id, at):
-            await message.answer(texts.BOT_STALE_BUTTON, parse_mode=None)
+            await answer(texts.BOT_STALE_BUTTON, parse_mode=None)
             return
-        await message.answer(
-            texts.QUEUE_CONFIRM_TIME.format(id=action.publication_id, on=self._on(at)),
+        await answer(
+            texts.QUEUE_CONFIRM_TIME.format(id=action.publication_id, when=self._when(at)),
             parse_mode=None,
             reply_markup=self._confirm_keyboard(action),
         )
@@ -547,6 +565,24 @@ class QueueScreen:
             await close_message(query, None)
             await self._ask(bot, action, post)
             return
+        if what == "pick" and action.kind is ActionKind.RESCHEDULE:
+            at = datetime.fromtimestamp(callback_data.t, tz=UTC)
+            await query.answer()
+            await close_message(query, None)
+            if at < self.clock():
+                await bot.send_message(
+                    action.chat_id,
+                    texts.QUEUE_TIME_PAST.format(at=self._at(at)),
+                    parse_mode=None,
+                )
+                await self._ask(bot, action, post)
+                return
+
+            async def answer(text: str, **kwargs: Any) -> Any:
+                return await bot.send_message(action.chat_id, text, **kwargs)
+
+            await self._propose_time(answer, action, at)
+            return
         if what != "ok" or action.status is not ActionStatus.CONFIRM:
             await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
             return
@@ -577,7 +613,7 @@ class QueueScreen:
         await self.service.reschedule(post.publication_id, at, actor=self._actor(action.user_id))
         await query.answer()
         await close_message(
-            query, texts.QUEUE_RESCHEDULED.format(id=post.publication_id, on=self._on(at))
+            query, texts.QUEUE_RESCHEDULED.format(id=post.publication_id, when=self._when(at))
         )
         await self._reporter(bot).refresh(post.publication_id)
 

@@ -254,22 +254,44 @@ async def test_reschedule_with_a_phrase(harness: Harness) -> None:
         STAFF_ID, text_has(f"На когда перенести публикацию №{pid}? Сейчас: Четверг, 3 декабря")
     )
     harness.emulator.send_private(STAFF_ID, text="когда-нибудь")
-    await harness.wait_private(STAFF_ID, text_has("Не понял время «когда-нибудь»"))
+    await harness.wait_private(STAFF_ID, text_has("Не удалось понять время «когда-нибудь»"))
     harness.emulator.send_private(STAFF_ID, text="вчера 10:00")
-    await harness.wait_private(STAFF_ID, text_has("это время уже прошло"))
-    harness.emulator.send_private(STAFF_ID, text="завтра 9:30")
+    await harness.wait_private(STAFF_ID, text_has("уже прошло"))
+    # A date without a time: the time is asked for, for that day.
+    harness.emulator.send_private(STAFF_ID, text="15 декабря")
+    await harness.wait_private(
+        STAFF_ID, text_has("Во сколько опубликовать во вторник, 15 декабря?")
+    )
+    harness.emulator.send_private(STAFF_ID, text="10:00")
     confirm = (
         await harness.wait_private(
-            STAFF_ID, text_has(f"Перенести публикацию №{pid} на среду, 2 декабря, 09:30")
+            STAFF_ID,
+            text_has(
+                f"Перенести публикацию №{pid}? Она выйдет во вторник, 15 декабря, в 10:00 "
+                "(по владивостокскому времени)."
+            ),
+        )
+    )[-1]
+    # Another time, from the quick picks this time.
+    harness.emulator.press_button(STAFF_ID, confirm.message_id, buttons(confirm)["Другое время"])
+    ask = (await harness.wait_private(STAFF_ID, has_button("Завтра 9:00"), count=2))[-1]
+    harness.emulator.press_button(STAFF_ID, ask.message_id, buttons(ask)["Завтра 9:00"])
+    confirm = (
+        await harness.wait_private(
+            STAFF_ID, text_has(f"Перенести публикацию №{pid}? Она выйдет в среду, 2 декабря")
         )
     )[-1]
     harness.emulator.press_button(STAFF_ID, confirm.message_id, buttons(confirm)["Подтвердить"])
     await harness.wait_private(
-        STAFF_ID, text_has(f"Публикация №{pid} перенесена на среду, 2 декабря, 09:30.")
+        STAFF_ID,
+        text_has(
+            f"Публикация №{pid} перенесена: она выйдет в среду, 2 декабря, в 09:00 "
+            "(по владивостокскому времени)."
+        ),
     )
     async with harness.sessionmaker() as session:
         due = set((await session.scalars(select(DeliveryRow.due_at))).all())
-    assert due == {local(2, 9, 30).astimezone(UTC)}
+    assert due == {local(2, 9).astimezone(UTC)}
     # Pressed twice: nothing more happens.
     harness.emulator.press_button(STAFF_ID, confirm.message_id, buttons(confirm)["Подтвердить"])
     await harness.emulator.wait_for_request(
@@ -289,7 +311,7 @@ async def test_reschedule_with_a_phrase(harness: Harness) -> None:
     await harness.settle_inbox()
     async with harness.sessionmaker() as session:
         due = set((await session.scalars(select(DeliveryRow.due_at))).all())
-    assert due == {local(2, 9, 30).astimezone(UTC)}
+    assert due == {local(2, 9).astimezone(UTC)}
 
 
 async def test_edit_text_of_a_scheduled_post_reaches_every_copy(harness: Harness) -> None:
