@@ -31,7 +31,7 @@ from crosspost.db import (
 )
 from crosspost.errors import AuthError, PublishError, UsageError
 from crosspost.events import EventSink, FanOutSink, LogSink
-from crosspost.media import MediaStore
+from crosspost.media import DbUploadMemo, MediaStore
 from crosspost.models import DeliveryOperation, Platform
 from crosspost.ordering import FirstOrder, wrap_for_links
 from crosspost.planning.wiring import Planning
@@ -138,6 +138,8 @@ def build_publishers(
     from adapters import vk as vk_adapter
 
     publishers: dict[tuple[str, Platform], Publisher] = {}
+    # What attempts uploaded or posted, kept in the database so a restart reuses it too.
+    memo = DbUploadMemo(sessionmaker) if sessionmaker is not None else None
     for name, account in settings.accounts.items():
         if account.telegram_channel_id is not None and bot is not None:
             publishers[(name, Platform.TELEGRAM)] = telegram_adapter.create_publisher(
@@ -150,6 +152,7 @@ def build_publishers(
                 http=http,
                 throttle=throttle,
                 is_taken=_taken(sessionmaker, name, Platform.VK),
+                memo=memo,
             )
         if account.ok is not None:
             publishers[(name, Platform.OK)] = ok_adapter.create_publisher(
@@ -158,6 +161,7 @@ def build_publishers(
                 http=http,
                 throttle=throttle,
                 is_taken=_taken(sessionmaker, name, Platform.OK),
+                memo=memo,
             )
         if account.max_chat_id is not None:
             from adapters import max as max_adapter
@@ -168,6 +172,7 @@ def build_publishers(
                 http=http,
                 throttle=throttle,
                 is_taken=_taken(sessionmaker, name, Platform.MAX),
+                memo=memo,
             )
     return publishers
 

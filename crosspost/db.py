@@ -339,6 +339,27 @@ class InboxRow(Base):
     reported_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+# -- media: what a delivery's attempts already uploaded or posted (issue 9, helper media) -----
+
+
+class DeliveryUploadRow(Base):
+    """One thing a publisher did for a delivery that its next attempt reuses (an uploaded
+    photo's attachment or token, a part of a split post already out): crosspost.media
+    DbUploadMemo. Never a secret; removed when the delivery publishes."""
+
+    __tablename__ = "delivery_uploads"
+    __table_args__ = (UniqueConstraint("delivery_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(160))
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 # -- statistics (issue 10) ---------------------------------------------------------------------
 
 

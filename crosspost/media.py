@@ -9,11 +9,14 @@ import mimetypes
 import os
 import re
 import tempfile
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crosspost.db import DeliveryUploadRow, write_session
 from crosspost.errors import UsageError
 from crosspost.models import MediaItem, MediaKind
 from crosspost.queue import DeliveryRepository
@@ -117,6 +120,80 @@ class MediaStore:
                         await asyncio.to_thread(file.unlink, True)
                         removed += 1
                 await repo.mark_media_removed(media_id, now)
+        # What attempts uploaded is reused for a day at most (OK and MAX tokens lapse sooner;
+        # a delivery that publishes forgets its own at once).
+        async with write_session(sessionmaker, what="prune upload memo") as session:
+            await session.execute(
+                delete(DeliveryUploadRow).where(DeliveryUploadRow.created_at < settled_before)
+            )
         if removed:
             logger.info("media cleanup removed %s files", removed)
         return removed
+
+
+class DbUploadMemo:
+    """The UploadMemo (crosspost.publishing) in the database, so what an attempt uploaded or
+    posted survives a restart. Each call is its own short transaction: publishers call it
+    between platform requests, never around them."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+        # Deliveries this process knows to have entries: forget() writes only for them, so a
+        # plain text post costs no extra write transaction.
+        self._known: set[int] = set()
+
+    async def recall(self, delivery_id: int, now: datetime) -> dict[str, str]:
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(DeliveryUploadRow.key, DeliveryUploadRow.value).where(
+                    DeliveryUploadRow.delivery_id == delivery_id,
+                    or_(
+                        DeliveryUploadRow.expires_at.is_(None),
+                        DeliveryUploadRow.expires_at > now,
+                    ),
+                )
+            )
+            found = {key: value for key, value in rows.all()}
+        if found:
+            self._known.add(delivery_id)
+        return found
+
+    async def remember(
+        self,
+        delivery_id: int,
+        entries: Mapping[str, str],
+        *,
+        expires_at: datetime | None = None,
+    ) -> None:
+        if not entries:
+            return
+        self._known.add(delivery_id)
+        now = datetime.now(UTC)
+        async with write_session(self.sessionmaker, what="remember uploads") as session:
+            await session.execute(
+                delete(DeliveryUploadRow).where(
+                    DeliveryUploadRow.delivery_id == delivery_id,
+                    DeliveryUploadRow.key.in_(list(entries)),
+                )
+            )
+            session.add_all(
+                DeliveryUploadRow(
+                    delivery_id=delivery_id,
+                    key=key,
+                    value=value,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+                for key, value in entries.items()
+            )
+
+    async def forget(self, delivery_id: int, keys: Iterable[str] | None = None) -> None:
+        if delivery_id not in self._known:
+            return
+        statement = delete(DeliveryUploadRow).where(DeliveryUploadRow.delivery_id == delivery_id)
+        if keys is None:
+            self._known.discard(delivery_id)
+        else:
+            statement = statement.where(DeliveryUploadRow.key.in_(list(keys)))
+        async with write_session(self.sessionmaker, what="forget uploads") as session:
+            await session.execute(statement)

@@ -10,7 +10,7 @@ from adapters.max.client import MaxClient, SentRegistry, ssl_context
 from adapters.max.publisher import MAX_CAPABILITIES, IsTaken, MaxPublisher, render_max_html
 from crosspost.config import Settings
 from crosspost.errors import ConfigError
-from crosspost.publishing import ThrottleFactory
+from crosspost.publishing import ThrottleFactory, UploadMemo
 
 __all__ = [
     "MAX_CAPABILITIES",
@@ -62,15 +62,17 @@ def create_publisher(
     http: aiohttp.ClientSession,
     throttle: ThrottleFactory,
     is_taken: IsTaken | None = None,
+    memo: UploadMemo | None = None,
 ) -> MaxPublisher:
     """The MAX publisher of one configured account; `is_taken(mid)` tells reconcile whether a
-    message is recorded for another delivery. Raises ConfigError without max_chat_id."""
+    message is recorded for another delivery; `memo` keeps what attempts uploaded (in this
+    process when None). Raises ConfigError without max_chat_id."""
     account_config = settings.accounts.get(account)
     chat_id = account_config.max_chat_id if account_config is not None else None
     if chat_id is None:
         raise ConfigError(f"account {account!r} has no max_chat_id")
     client = create_client(settings, http=http, throttle=throttle, account=account)
-    publisher = MaxPublisher(account=account, chat_id=chat_id, client=client)
+    publisher = MaxPublisher(account=account, chat_id=chat_id, client=client, memo=memo)
     if is_taken is not None:
         publisher.is_taken = is_taken
     return publisher

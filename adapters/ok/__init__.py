@@ -10,7 +10,7 @@ from adapters.ok.client import OkClient, OkCredentials, ok_sig, signing_secret, 
 from adapters.ok.publisher import OK_CAPABILITIES, OkPublisher
 from crosspost.config import Settings
 from crosspost.errors import ConfigError
-from crosspost.publishing import ThrottleFactory
+from crosspost.publishing import ThrottleFactory, UploadMemo
 
 __all__ = [
     "OK_CAPABILITIES",
@@ -31,6 +31,7 @@ def create_publisher(
     http: aiohttp.ClientSession,
     throttle: ThrottleFactory,
     is_taken: Callable[[str], Awaitable[bool]] | None = None,
+    memo: UploadMemo | None = None,
 ) -> OkPublisher:
     """The OK publisher of one configured account. Raises ConfigError if it has no [ok] table.
 
@@ -57,4 +58,6 @@ def create_publisher(
         timeout=settings.ok.timeout_seconds,
         account=account,
     )
-    return OkPublisher(account=account, group_id=ok.group_id, client=client, is_taken=is_taken)
+    return OkPublisher(
+        account=account, group_id=ok.group_id, client=client, is_taken=is_taken, memo=memo
+    )

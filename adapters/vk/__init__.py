@@ -10,7 +10,7 @@ from adapters.vk.client import VkClient, VkToken, VkTokenKind
 from adapters.vk.publisher import VkPublisher
 from crosspost.config import Settings
 from crosspost.errors import ConfigError
-from crosspost.publishing import ThrottleFactory
+from crosspost.publishing import ThrottleFactory, UploadMemo
 
 __all__ = ["VkClient", "VkPublisher", "VkToken", "VkTokenKind", "create_publisher"]
 
@@ -22,6 +22,7 @@ def create_publisher(
     http: aiohttp.ClientSession,
     throttle: ThrottleFactory,
     is_taken: Callable[[str], Awaitable[bool]] | None = None,
+    memo: UploadMemo | None = None,
 ) -> VkPublisher:
     """The publisher for one account's VK community. Raises ConfigError if it has no [vk].
 
@@ -53,4 +54,5 @@ def create_publisher(
             VkToken(VkTokenKind.USER, vk.user_token) if vk.user_token is not None else None
         ),
         is_taken=is_taken,
+        memo=memo,
     )

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.errors import UsageError
-from crosspost.media import MediaStore, safe_display_name
+from crosspost.media import DbUploadMemo, MediaStore, safe_display_name
 from crosspost.models import Content, MediaKind, NewPublication, Platform, RemotePost
 from crosspost.queue import DeliveryRepository
 from tests.conftest import PublicationFactory
@@ -83,3 +83,36 @@ async def test_cleanup_removes_files_only_after_every_delivery_settled(
     assert await store.cleanup(sessionmaker, settled_before=now, now=later) == 0  # too fresh
     assert await store.cleanup(sessionmaker, settled_before=later, now=later) == 1
     assert not item.path.exists()
+
+
+async def test_upload_memo_survives_a_restart_expires_and_is_pruned(
+    tmp_path: Path,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        await DeliveryRepository(s).enqueue(publication_factory(), now)
+    async with sessionmaker() as s:
+        [delivery] = await DeliveryRepository(s).claim_due(now, timedelta(minutes=5), 10)
+    memo = DbUploadMemo(sessionmaker)
+    did = delivery.delivery_id
+    await memo.remember(did, {"up:0:photo:aa": "photo-1_1", "up:1:photo:bb": "photo-1_2"})
+    await memo.remember(did, {"token:0": "t0"}, expires_at=now + timedelta(hours=1))
+    await memo.remember(did, {"up:1:photo:bb": "photo-1_3"})  # replaced, not doubled
+    restarted = DbUploadMemo(sessionmaker)
+    assert await restarted.recall(did, now) == {
+        "up:0:photo:aa": "photo-1_1",
+        "up:1:photo:bb": "photo-1_3",
+        "token:0": "t0",
+    }
+    assert "token:0" not in await restarted.recall(did, now + timedelta(hours=2))
+    await restarted.forget(did, ["up:0:photo:aa"])
+    assert set(await restarted.recall(did, now)) == {"up:1:photo:bb", "token:0"}
+    await restarted.forget(did)
+    assert await restarted.recall(did, now) == {}
+    await memo.remember(did, {"post:1": "7"})
+    store = MediaStore(tmp_path / "media", max_file_size=1024)
+    later = datetime.now(UTC) + timedelta(days=2)
+    await store.cleanup(sessionmaker, settled_before=later, now=later)
+    assert await memo.recall(did, now) == {}  # pruned with the media

@@ -5,16 +5,20 @@ retry or reconcile never posts the first part again."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.emulators.vk import VkEmulator
 from crosspost.errors import OutcomeUnknownError, PublishError, TransientError
+from crosspost.media import DbUploadMemo
 from crosspost.models import Content, MediaItem, Notice, Platform, ReconcileOutcome
 from crosspost.publishing import MemoryUploadMemo
+from crosspost.queue import DeliveryRepository
 from crosspost.richtext import RichText
+from tests.conftest import PublicationFactory
 
 from .conftest import GROUP_ID, DeliveryFactory, FakeClock, MediaFactory, PublisherFactory
 
@@ -215,3 +219,31 @@ async def test_a_follow_up_vk_refuses_leaves_the_post_published_with_a_notice(
     assert result.remote.remote_id == str(main.post_id)
     assert result.remote.parts == ()
     assert Notice.MEDIA_DROPPED in result.notices
+
+
+async def test_after_a_restart_the_database_memo_spares_the_uploads(
+    emu: VkEmulator,
+    make_publisher: PublisherFactory,
+    make_media: MediaFactory,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publication_factory: PublicationFactory,
+    now: datetime,
+) -> None:
+    async with sessionmaker() as s, s.begin():
+        await DeliveryRepository(s).enqueue(publication_factory(), now)
+    async with sessionmaker() as s:
+        [delivery] = await DeliveryRepository(s).claim_due(now, timedelta(minutes=5), 10)
+    photos = tuple(make_media(size=100) for _ in range(3))
+    before = make_publisher()
+    before.memo = DbUploadMemo(sessionmaker)
+    emu.fail_next("wall.post", error=6)
+    with pytest.raises(TransientError):
+        await before.publish(delivery.ref, content(*photos))
+    uploads = count(emu, "upload.photo")
+    after = make_publisher()  # a new process: nothing in memory
+    after.memo = DbUploadMemo(sessionmaker)
+    await after.publish(delivery.ref, content(*photos))
+    assert count(emu, "upload.photo") == uploads
+    [post] = emu.wall(GROUP_ID)
+    assert [emu.media(a).sha256 for a in post.attachments] == [p.sha256 for p in photos]
+    assert await after.memo.recall(delivery.delivery_id, datetime.now(UTC)) == {}
