@@ -23,9 +23,9 @@ from typing import TypeAlias, cast
 
 import aiohttp
 
+from adapters import http as http_errors
 from adapters.max.errors import classify
 from crosspost.errors import (
-    OutcomeUnknownError,
     PermanentError,
     PublishError,
     Reason,
@@ -326,15 +326,9 @@ class MaxClient:
             total=None, sock_connect=self._timeout / 2, sock_read=self._timeout
         )
         with contextlib.ExitStack() as files:
-            try:
-                handle = await asyncio.to_thread(item.path.open, "rb")
-            except OSError as exc:
-                raise PermanentError(
-                    f"MAX upload: media file {item.file_name!r} is missing from the store",
-                    platform=Platform.MAX,
-                    account=self._account,
-                    reason=Reason.MEDIA_REJECTED,
-                ) from exc
+            handle = await http_errors.open_media(
+                Platform.MAX, item, "upload", account=self._account
+            )
             files.callback(handle.close)
             form = aiohttp.FormData()
             form.add_field("data", handle, filename=item.file_name, content_type=item.mime_type)
@@ -433,38 +427,15 @@ class MaxClient:
         logger.warning("MAX %s: HTTP %s, answer is not JSON (%d bytes)", method, status, len(raw))
         if status >= 400:
             return {}
-        if not idempotent:
-            raise OutcomeUnknownError(
-                f"MAX {method}: unreadable answer", platform=Platform.MAX, account=self._account
-            )
-        raise TransientError(
-            f"MAX {method}: unreadable answer",
-            platform=Platform.MAX,
-            account=self._account,
-            reason=Reason.PLATFORM_DOWN,
+        raise http_errors.unreadable(
+            Platform.MAX, method, account=self._account, idempotent=idempotent
         )
 
     def _not_sent(self, method: str) -> PublishError:
-        return TransientError(
-            f"MAX {method}: network error before the request reached MAX",
-            platform=Platform.MAX,
-            account=self._account,
-            reason=Reason.NETWORK,
-        )
+        return http_errors.not_sent(Platform.MAX, method, account=self._account)
 
     def _lost(self, method: str, *, idempotent: bool) -> PublishError:
-        if idempotent:
-            return TransientError(
-                f"MAX {method}: no answer",
-                platform=Platform.MAX,
-                account=self._account,
-                reason=Reason.NETWORK,
-            )
-        return OutcomeUnknownError(
-            f"MAX {method}: the request was sent and no answer came",
-            platform=Platform.MAX,
-            account=self._account,
-        )
+        return http_errors.lost(Platform.MAX, method, account=self._account, idempotent=idempotent)
 
     def _bad_answer(self, method: str) -> PublishError:
         return TransientError(

@@ -6,7 +6,6 @@ Tokens and secrets never reach a log line or an exception message.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -19,13 +18,10 @@ from typing import TypeAlias, cast
 
 import aiohttp
 
+from adapters import http as http_errors
 from adapters.ok.errors import classify_api_error, classify_http_status
 from crosspost.errors import (
-    OutcomeUnknownError,
-    PermanentError,
     PublishError,
-    Reason,
-    TransientError,
 )
 from crosspost.models import MediaItem, Platform
 from crosspost.publishing import ThrottleFactory
@@ -192,15 +188,9 @@ class OkClient:
         with contextlib.ExitStack() as files:
             form = aiohttp.FormData()
             for index, item in enumerate(items, start=1):
-                try:
-                    handle = await asyncio.to_thread(item.path.open, "rb")
-                except OSError as exc:
-                    raise PermanentError(
-                        f"OK {what}: media file {item.file_name!r} is missing from the store",
-                        platform=Platform.OK,
-                        account=self._account,
-                        reason=Reason.MEDIA_REJECTED,
-                    ) from exc
+                handle = await http_errors.open_media(
+                    Platform.OK, item, what, account=self._account
+                )
                 files.callback(handle.close)
                 name = f"{field}{index}" if field == "pic" else field
                 form.add_field(name, handle, filename=item.file_name, content_type=item.mime_type)
@@ -240,38 +230,15 @@ class OkClient:
             return cast(Json, json.loads(body))
         except ValueError as exc:
             logger.warning("OK %s: answer is not JSON (%d bytes)", method, len(body))
-            if not idempotent:
-                raise OutcomeUnknownError(
-                    f"OK {method}: unreadable answer", platform=Platform.OK, account=self._account
-                ) from exc
-            raise TransientError(
-                f"OK {method}: unreadable answer",
-                platform=Platform.OK,
-                account=self._account,
-                reason=Reason.PLATFORM_DOWN,
+            raise http_errors.unreadable(
+                Platform.OK, method, account=self._account, idempotent=idempotent
             ) from exc
 
     def _not_sent(self, method: str) -> PublishError:
-        return TransientError(
-            f"OK {method}: network error before the request reached OK",
-            platform=Platform.OK,
-            account=self._account,
-            reason=Reason.NETWORK,
-        )
+        return http_errors.not_sent(Platform.OK, method, account=self._account)
 
     def _lost(self, method: str, *, idempotent: bool) -> PublishError:
-        if idempotent:
-            return TransientError(
-                f"OK {method}: no answer",
-                platform=Platform.OK,
-                account=self._account,
-                reason=Reason.NETWORK,
-            )
-        return OutcomeUnknownError(
-            f"OK {method}: the request was sent and no answer came",
-            platform=Platform.OK,
-            account=self._account,
-        )
+        return http_errors.lost(Platform.OK, method, account=self._account, idempotent=idempotent)
 
 
 def _int(value: Json) -> int:

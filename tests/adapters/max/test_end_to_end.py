@@ -287,3 +287,25 @@ async def test_delete_command_takes_a_max_post_link(world: World) -> None:
     await copies_deleted(world)
     # The staff post in MAX itself is the staff's: the bot leaves it alone.
     assert not world.mx.messages[mid].deleted
+
+
+async def test_telegram_album_reaches_max_as_one_message_with_the_same_bytes(
+    world: World,
+) -> None:
+    await world.start()
+    photos = [tiny_png(10 + i, 10 + i) for i in range(4)]
+    for i, photo in enumerate(photos):
+        world.tg.post_to_channel(
+            ADM["channel"],
+            photo=photo,
+            caption="Фотоотчёт с субботника" if i == 0 else None,
+            media_group_id="album-max",
+        )
+    await report_done(world, 3)
+    [message] = world.mx.bot_messages(ADM["max_chat"])
+    assert message.text == "Фотоотчёт с субботника"
+    assert [a["type"] for a in message.attachments] == ["image"] * 4
+    assert [world.mx.attachment_bytes(a) for a in message.attachments] == photos
+    async with world.app.sessionmaker() as session:
+        rows = await DeliveryRepository(session).list_deliveries(limit=10)
+    assert len({d.publication_id for d in rows}) == 1
