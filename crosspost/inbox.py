@@ -14,6 +14,9 @@ Table `inbox` (crosspost.db.InboxRow), unique (source, external_id):
   told about a failure: once);
 - `priority` (lower first: URGENT channel posts, NORMAL staff, LOW junk), `lane` (updates of one
   lane, e.g. one chat, are handled one after another in id order; lanes run side by side),
+  `key` (stored in the lane column after "|": what must stay in order inside the lane, e.g. one
+  channel message and its edits; an item waiting for its retry holds back only the later items
+  of its lane with the same key, or all of them when it or they have none; lane "" is no lane),
   `group_key` (e.g. an album: `pending_in_group` tells whether all its items were handled).
 
 API (code against this):
@@ -21,7 +24,7 @@ API (code against this):
     inbox = Inbox(sessionmaker, clock=...)
     await inbox.store_many("max", [(external_id, payload_json), ...])  # -> rows new
     await inbox.store_many("telegram", [Incoming(external_id=..., payload=..., priority=URGENT,
-                                                  lane="chat:-100123", group_key=None)])
+                                                  lane="chat:-100123", key="m:42")])
     processor = InboxProcessor(inbox)
     processor.register("max", handler)  # handler(payload: dict[str, object]) -> Awaitable[None]
     inbox.on_stored(processor.wake)     # store_many wakes the processor
@@ -29,21 +32,24 @@ API (code against this):
 
 A handler that returns marks the update done. One that raises `TransientError` (or hits a
 database error) is retried with backoff (2 s doubling, capped, at most MAX_ATTEMPTS), so a
-network blip never loses a post. Any other exception, or the last failed retry, marks it failed
-with its error; `register(..., on_failed=...)` is then called once (a staff report), and the
-updates after it go on. `store_many` raises `InboxUnavailable` when the database cannot be
-written (read-only, disk full, locked past the busy timeout): the caller must not confirm.
+network blip never loses a post; meanwhile the later items of its lane go on unless they share
+its key. Any other exception, or the last failed retry, marks it failed with its error;
+`register(..., on_failed=...)` is then called once (a staff report), and the updates after it go
+on. `run()` keeps two workers: one for channel posts and staff, one for junk (LOW), so a flood
+of strangers never stands in front of a channel post. `store_many` raises `InboxUnavailable`
+when the database cannot be written (read-only, disk full, locked past the busy timeout): the
+caller must not confirm.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import hashlib
 import json
 import logging
 import random
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast
@@ -70,6 +76,9 @@ FETCH_BATCH = 256
 LANE_CONCURRENCY = 8
 # LOW items are marked done in batches of this many (a crash re-handles at most these).
 LOW_MARK_BATCH = 128
+# Stored in the lane column between the lane and the item's ordering key.
+KEY_SEPARATOR = "|"
+LANE_CHARS = 64
 ERROR_MAX_CHARS = 2000
 # While the database fails, the processor waits this long before trying again.
 DB_RETRY = timedelta(seconds=2)
@@ -96,7 +105,26 @@ class Incoming:
     payload: str
     priority: int = NORMAL
     lane: str = ""
+    key: str | None = None
     group_key: str | None = None
+    # Nothing is to be done with it (a stranger already refused): stored as handled.
+    done: bool = False
+
+
+def lane_column(lane: str, key: str | None) -> str:
+    """The stored lane: `lane|key`, within the column's width (a long key is hashed)."""
+    lane = lane.replace(KEY_SEPARATOR, "/")[: LANE_CHARS // 2]
+    if key is None or not lane:
+        return lane
+    room = LANE_CHARS - len(lane) - 1
+    if len(key) > room:
+        key = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[: min(room, 32)]
+    return f"{lane}{KEY_SEPARATOR}{key}"
+
+
+def split_lane(stored: str) -> tuple[str, str | None]:
+    lane, separator, key = stored.partition(KEY_SEPARATOR)
+    return lane, (key if separator else None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +136,7 @@ class InboxItem:
     status: str
     priority: int
     lane: str
+    key: str | None
     group_key: str | None
     attempts: int
     error: str | None
@@ -118,6 +147,7 @@ class InboxItem:
 
     @classmethod
     def from_row(cls, row: InboxRow) -> InboxItem:
+        lane, key = split_lane(row.lane)
         return cls(
             id=row.id,
             source=row.source,
@@ -125,7 +155,8 @@ class InboxItem:
             payload=row.payload,
             status=row.status,
             priority=row.priority,
-            lane=row.lane,
+            lane=lane,
+            key=key,
             group_key=row.group_key,
             attempts=row.attempts,
             error=row.error,
@@ -181,6 +212,7 @@ class Inbox:
         """
         now = self.clock()
         rows: list[dict[str, object]] = []
+        woken = False
         for item in items:
             incoming = (
                 item
@@ -192,15 +224,17 @@ class Inbox:
                     "source": source,
                     "external_id": incoming.external_id,
                     "payload": safe_json(incoming.payload),
-                    "status": PENDING,
+                    "status": DONE if incoming.done else PENDING,
                     "priority": incoming.priority,
-                    "lane": incoming.lane[:64],
+                    "lane": lane_column(incoming.lane, incoming.key),
                     "group_key": incoming.group_key,
                     "attempts": 0,
                     "received_at": now,
                     "next_attempt_at": now,
+                    "processed_at": now if incoming.done else None,
                 }
             )
+            woken = woken or not incoming.done
         if not rows:
             return 0
         try:
@@ -217,7 +251,7 @@ class Inbox:
             if is_database_error(exc) or isinstance(exc, OSError):
                 raise InboxUnavailable(describe_error(exc)) from exc
             raise
-        if added:
+        if added and woken:
             for listener in self._listeners:
                 listener()
         return added
@@ -251,6 +285,66 @@ class Inbox:
                 select(InboxRow.status, func.count(InboxRow.id)).group_by(InboxRow.status)
             )
             return {str(status): int(n) for status, n in rows.all()}
+
+    async def due(
+        self,
+        now: datetime,
+        *,
+        sources: Sequence[str],
+        junk: bool | None = None,
+        limit: int = FETCH_BATCH,
+    ) -> list[InboxItem]:
+        """Pending items of these sources whose time has come, most urgent first, then in
+        arrival order; `junk` True only LOW ones, False only the others, None both."""
+        query = select(InboxRow).where(
+            InboxRow.status == PENDING,
+            InboxRow.source.in_(sources),
+            InboxRow.next_attempt_at <= now,
+        )
+        if junk is not None:
+            query = query.where(InboxRow.priority >= LOW if junk else InboxRow.priority < LOW)
+        async with self.sessionmaker() as session:
+            rows = await session.scalars(
+                query.order_by(InboxRow.priority, InboxRow.id).limit(limit)
+            )
+            return [InboxItem.from_row(r) for r in rows]
+
+    async def waiting(self, now: datetime, *, sources: Sequence[str]) -> list[Waiting]:
+        """Pending items waiting for a retry: they hold back later items of their lane."""
+        async with self.sessionmaker() as session:
+            rows = await session.execute(
+                select(InboxRow.id, InboxRow.source, InboxRow.lane, InboxRow.next_attempt_at)
+                .where(
+                    InboxRow.status == PENDING,
+                    InboxRow.source.in_(sources),
+                    InboxRow.next_attempt_at > now,
+                )
+                .order_by(InboxRow.id)
+            )
+            return [
+                Waiting(id=i, source=source, lane=split_lane(lane)[0], key=split_lane(lane)[1])
+                for i, source, lane, _at in rows.all()
+            ]
+
+    async def next_due_at(
+        self, now: datetime, *, sources: Sequence[str], junk: bool | None = None
+    ) -> datetime | None:
+        """When the soonest item waiting for a retry comes due (None: none waits)."""
+        query = select(func.min(InboxRow.next_attempt_at)).where(
+            InboxRow.status == PENDING,
+            InboxRow.source.in_(sources),
+            InboxRow.next_attempt_at > now,
+        )
+        if junk is not None:
+            query = query.where(InboxRow.priority >= LOW if junk else InboxRow.priority < LOW)
+        async with self.sessionmaker() as session:
+            soonest = await session.scalar(query)
+        if soonest is None:
+            return None
+        # func.min bypasses the column type: SQLite hands back naive text or datetime.
+        if isinstance(soonest, str):
+            soonest = datetime.fromisoformat(soonest)
+        return soonest if soonest.tzinfo is not None else soonest.replace(tzinfo=UTC)
 
     async def pending_in_group(self, source: str, group_key: str) -> int:
         """How many items of a group (an album) are stored but not handled yet."""
@@ -330,17 +424,36 @@ def retry_delay(
     return max(delay, floor) if floor is not None else delay
 
 
+@dataclass(frozen=True, kw_only=True)
+class Waiting:
+    id: int
+    source: str
+    lane: str
+    key: str | None
+
+
+def holds_back(waiting_key: str | None, key: str | None) -> bool:
+    """Whether an earlier item of the same lane with `waiting_key`, waiting for its retry,
+    holds back a later one with `key`: the same key, or either has none."""
+    return waiting_key is None or key is None or waiting_key == key
+
+
 @dataclass(frozen=True)
 class _Registration:
     handler: Handler
     on_failed: Callable[[InboxItem], Awaitable[None]] | None
 
 
-class InboxProcessor:
-    """Handles pending inbox items: lanes in parallel, each lane in id order.
+LaneKey = tuple[str, str]
 
-    `run()` loops until `stop()`: it wakes on `wake()` (called after each store) or when the
-    next retry is due. Tests call `process_once()` directly.
+
+class InboxProcessor:
+    """Handles pending inbox items: lanes side by side, each lane in id order.
+
+    `run()` keeps two workers until `stop()`: channel posts and staff (priority below LOW)
+    and junk (LOW), so a flood of junk never delays a channel post. Each starts the lanes that
+    have due items as soon as it is woken (`wake()`, called after each store), a lane ends, or
+    a retry comes due. Tests call `process_once()` directly.
     """
 
     def __init__(
@@ -356,9 +469,10 @@ class InboxProcessor:
         self.retry_base = retry_base
         self.concurrency = concurrency
         self._handlers: dict[str, _Registration] = {}
-        self._wake = asyncio.Event()
+        self._wakes = {False: asyncio.Event(), True: asyncio.Event()}
+        self._reporting: set[int] = set()
         self._stopping = False
-        # Set after every pass that handled (or retried) something: tests wait on it.
+        # Set after every lane or pass that handled (or retried) something: tests wait on it.
         self.progressed = asyncio.Event()
 
     def register(
@@ -371,76 +485,146 @@ class InboxProcessor:
         self._handlers[source] = _Registration(handler, on_failed)
 
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self.wake()
+
+    @property
+    def _sources(self) -> list[str]:
+        return list(self._handlers)
 
     async def run(self) -> None:
         self._stopping = False
-        while not self._stopping:
-            self._wake.clear()  # before the pass, so a store during the pass is not lost
-            try:
-                await self.report_failures()
-                settled = await self.process_once()
-                timeout = 0.0 if settled else await self._seconds_until_next_due()
-            except Exception as exc:
-                if not is_database_error(exc):
-                    raise
-                logger.warning("inbox: database unavailable, retrying: %s", describe_error(exc))
-                timeout = DB_RETRY.total_seconds()
-            if timeout == 0.0:
-                continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
+        await asyncio.gather(self._worker(junk=False), self._worker(junk=True))
 
-    async def _seconds_until_next_due(self) -> float | None:
-        items = [i for i in await self.inbox.pending() if i.source in self._handlers]
+    async def _worker(self, *, junk: bool) -> None:
+        wake = self._wakes[junk]
+        limit = asyncio.Semaphore(self.concurrency)
+        running: dict[LaneKey, asyncio.Task[int]] = {}
+        try:
+            while not self._stopping:
+                wake.clear()  # before looking, so a store meanwhile is not lost
+                timeout: float | None
+                try:
+                    if not junk:
+                        await self.report_failures()
+                    await self._start_lanes(junk, running, limit)
+                    timeout = await self._seconds_until_next_due(junk)
+                except Exception as exc:
+                    if not is_database_error(exc):
+                        raise
+                    logger.warning(
+                        "inbox: database unavailable, retrying: %s", describe_error(exc)
+                    )
+                    timeout = DB_RETRY.total_seconds()
+                woken = asyncio.ensure_future(wake.wait())
+                try:
+                    await asyncio.wait(
+                        [woken, *running.values()],
+                        timeout=timeout,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    woken.cancel()
+                self._reap(running)
+        except asyncio.CancelledError:
+            for task in running.values():
+                task.cancel()
+            await asyncio.gather(*running.values(), return_exceptions=True)
+            raise
+        # Stopping: each lane ends after the update in hand (the rest stay pending).
+        await asyncio.gather(*running.values(), return_exceptions=True)
+
+    def _reap(self, running: dict[LaneKey, asyncio.Task[int]]) -> None:
+        for key, task in list(running.items()):
+            if not task.done():
+                continue
+            del running[key]
+            self.progressed.set()
+            exc = task.exception()
+            if exc is not None:
+                # A bookkeeping write failed: the lane's unmarked items are handled again.
+                logger.warning("inbox lane %s stopped: %s", key[1], describe_error(exc))
+
+    async def _due_lanes(
+        self, junk: bool | None, busy: Collection[LaneKey] = ()
+    ) -> list[list[InboxItem]]:
+        """Due items grouped by lane (most urgent lane first), without the items held back by
+        an earlier one of their lane waiting for its retry."""
+        sources = self._sources
+        if not sources:
+            return []
+        now = self.inbox.clock()
+        items = await self.inbox.due(now, sources=sources, junk=junk)
         if not items:
+            return []
+        held: dict[LaneKey, list[Waiting]] = {}
+        for waiting in await self.inbox.waiting(now, sources=sources):
+            if waiting.lane:
+                held.setdefault((waiting.source, waiting.lane), []).append(waiting)
+        lanes: dict[LaneKey, list[InboxItem]] = {}
+        for item in sorted(items, key=lambda i: i.id):
+            lane = (item.source, item.lane)
+            if lane in busy:
+                continue
+            if item.lane and any(
+                w.id < item.id and holds_back(w.key, item.key) for w in held.get(lane, ())
+            ):
+                continue
+            lanes.setdefault(lane, []).append(item)
+        return sorted(lanes.values(), key=lambda lane: (lane[0].priority, lane[0].id))
+
+    async def _start_lanes(
+        self, junk: bool, running: dict[LaneKey, asyncio.Task[int]], limit: asyncio.Semaphore
+    ) -> None:
+        for lane in await self._due_lanes(junk, busy=running):
+            key = (lane[0].source, lane[0].lane)
+            running[key] = asyncio.create_task(self._limited(lane, limit))
+
+    async def _limited(self, lane: list[InboxItem], limit: asyncio.Semaphore) -> int:
+        async with limit:
+            return await self._run_lane(lane)
+
+    async def _seconds_until_next_due(self, junk: bool | None) -> float | None:
+        now = self.inbox.clock()
+        soonest = await self.inbox.next_due_at(now, sources=self._sources, junk=junk)
+        if soonest is None:
             return None
-        soonest = min(i.next_attempt_at for i in items)
-        return max((soonest - self.inbox.clock()).total_seconds(), 0.05)
+        return max((soonest - now).total_seconds(), 0.05)
 
     async def process_once(self) -> int:
         """One pass over due items; returns how many were settled (done or failed)."""
-        items = await self.inbox.pending()
-        now = self.inbox.clock()
-        lanes: dict[tuple[str, str], list[InboxItem]] = {}
-        blocked: set[tuple[str, str]] = set()
-        for item in sorted(items, key=lambda i: i.id):
-            key = (item.source, item.lane)
-            if item.source not in self._handlers or key in blocked:
-                continue
-            if item.next_attempt_at > now:
-                blocked.add(key)  # later items of the lane wait for this one
-                continue
-            lanes.setdefault(key, []).append(item)
+        lanes = await self._due_lanes(None)
         if not lanes:
             return 0
-        # Most urgent lanes start first.
-        ordered = sorted(lanes.values(), key=lambda lane: (lane[0].priority, lane[0].id))
         limit = asyncio.Semaphore(self.concurrency)
-        settled = 0
-
-        async def run_lane(lane: list[InboxItem]) -> None:
-            nonlocal settled
-            async with limit:
-                settled += await self._run_lane(lane)
-
-        await asyncio.gather(*(run_lane(lane) for lane in ordered))
+        counts = await asyncio.gather(*(self._limited(lane, limit) for lane in lanes))
         self.progressed.set()
-        return settled
+        return sum(counts)
 
     async def _run_lane(self, lane: list[InboxItem]) -> int:
         settled = 0
         low_done: list[int] = []
+        held_keys: set[str] = set()
+        held_all = False
         try:
             for item in lane:
+                if self._stopping:
+                    break
+                if item.lane and (
+                    held_all or item.key in held_keys or (item.key is None and held_keys)
+                ):
+                    continue  # an earlier item with its key waits for a retry
                 outcome = await self._handle(item)
                 if outcome == "retry":
-                    break
+                    if item.key is None:
+                        held_all = True
+                    else:
+                        held_keys.add(item.key)
+                    continue
                 settled += 1
                 if outcome == "done":
                     if item.priority >= LOW:
@@ -492,6 +676,16 @@ class InboxProcessor:
         return "done"
 
     async def _report(self, item_id: int, registration: _Registration) -> None:
+        # A lane and report_failures may reach the same failure at once: one reports it.
+        if item_id in self._reporting:
+            return
+        self._reporting.add(item_id)
+        try:
+            await self._report_once(item_id, registration)
+        finally:
+            self._reporting.discard(item_id)
+
+    async def _report_once(self, item_id: int, registration: _Registration) -> None:
         failed = await self.inbox.get(item_id)
         if failed is None or failed.reported_at is not None:
             return

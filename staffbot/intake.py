@@ -147,10 +147,14 @@ class TelegramIntake:
         )
         if self._stop.is_set():
             self.poller.stop()
+        for albums in self._albums:
+            albums.caught_up = self.poller.caught_up_at
         try:
             await self.poller.run()
         finally:
             await self._stop_processing(processing)
+            for albums in self._albums:
+                albums.caught_up = None
 
     def webhook_app(self, cfg: WebhookConfig) -> web.Application:
         secret = cfg.secret_token.get_secret_value()

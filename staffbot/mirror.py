@@ -3,7 +3,9 @@
 Album items arrive as separate updates sharing media_group_id; they are buffered in the database
 (so a restart mid-album loses nothing) and flushed by a per-album timer task a short while after
 the last item. aiogram runs each update as its own task and has no album handler, so the handler
-only stores the item and (re)arms the timer; it never sleeps.
+only stores the item and (re)arms the timer; it never sleeps. Telegram never says how many items
+an album has, so the flush also waits until intake has caught up past the debounce (a getUpdates
+that failed or is slow may still hold an item) and every stored item has been handled.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ ALBUM_DEBOUNCE = timedelta(seconds=1.5)
 # Album files fetched at once from Telegram (each getFile is its own round trip).
 FETCH_CONCURRENCY = 4
 ALBUM_HARD_CAP = timedelta(seconds=10)
-# How often a due album looks again whether its stored items have all been handled.
+# How often a due album looks again whether intake caught up and its items were all handled.
 PENDING_RECHECK = timedelta(seconds=0.05)
+# After a failed flush enqueue (the database cannot be written), the timer tries again this late.
+FLUSH_RETRY = timedelta(seconds=2)
 
 # Message fields holding content no other platform takes (texts.CONTENT_KINDS words them).
 DROPPED_KINDS: tuple[str, ...] = tuple(texts.CONTENT_KINDS)
@@ -238,6 +242,8 @@ class AlbumGatherer:
         self._timers: dict[tuple[int, str], asyncio.Task[None]] = {}
         # Set by the intake: album items still pending there hold the album back.
         self.inbox: Inbox | None = None
+        # Set by polling intake: the loop time up to which every update Telegram had is stored.
+        self.caught_up: Callable[[], float | None] | None = None
         # Set whenever an item is stored: tests wait on it instead of sleeping.
         self.stored = asyncio.Event()
 
@@ -272,23 +278,45 @@ class AlbumGatherer:
         while True:
             deadline = min(self._last[key] + self.debounce, self._first[key] + self.hard_cap)
             delay = deadline - loop.time()
-            if delay <= 0:
-                if await self._items_still_pending(key):
-                    # Stored but not handled yet: the album is not complete until they are.
-                    await asyncio.sleep(PENDING_RECHECK.total_seconds())
-                    continue
-                break
-            await asyncio.sleep(delay)
-        self._first.pop(key, None)
-        self._last.pop(key, None)
-        self._timers.pop(key, None)
-        try:
-            if self.inbox is not None:
-                await self._enqueue_flush(key)
-            else:
-                await self.flush(bot, key)
-        except Exception:
-            logger.exception("album chat=%s group=%s could not be flushed", *key)
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            try:
+                ready = await self._complete(key, deadline)
+            except Exception as exc:
+                logger.warning("album chat=%s group=%s not checked: %s", *key, exc)
+                await asyncio.sleep(FLUSH_RETRY.total_seconds())
+                continue
+            if not ready:
+                await asyncio.sleep(PENDING_RECHECK.total_seconds())
+                continue
+            # Forget the album's times before the await: an item handled meanwhile sets them
+            # again, and this timer then carries on for it.
+            self._first.pop(key, None)
+            self._last.pop(key, None)
+            try:
+                if self.inbox is not None:
+                    await self._enqueue_flush(key)
+                else:
+                    await self.flush(bot, key)
+            except Exception:
+                logger.exception("album chat=%s group=%s could not be flushed; again later", *key)
+                await asyncio.sleep(FLUSH_RETRY.total_seconds())
+                self._first.setdefault(key, loop.time())
+                self._last.setdefault(key, loop.time())
+                continue
+            if key not in self._last:
+                self._timers.pop(key, None)
+                return
+
+    async def _complete(self, key: tuple[int, str], deadline: float) -> bool:
+        """Whether every item of the album is in: intake caught up past the debounce (no item
+        can still sit in Telegram or in a batch being stored) and all stored items handled."""
+        if self.caught_up is not None:
+            at = self.caught_up()
+            if at is None or at < deadline:
+                return False
+        return not await self._items_still_pending(key)
 
     async def _items_still_pending(self, key: tuple[int, str]) -> bool:
         if self.inbox is None:

@@ -47,6 +47,9 @@ POLL_TIMEOUT_SECONDS = 30
 POLL_LIMIT = 100
 BACKOFF_START = timedelta(seconds=1)
 BACKOFF_CAP = timedelta(seconds=30)
+# A long poll unanswered this long means Telegram had nothing more for us (its answer would
+# have arrived by now): intake is caught up to `now - CAUGHT_UP_GRACE`.
+CAUGHT_UP_GRACE = timedelta(seconds=0.5)
 # At most one outage alert in this period, however often writing flaps.
 ALERT_EVERY = timedelta(minutes=15)
 # A synthetic inbox item that flushes an album once all its items are handled.
@@ -77,6 +80,8 @@ class Verdict:
     kind: Kind
     update_type: str
     lane: str = ""
+    # What must stay in order inside the lane (one channel message or album and its edits).
+    key: str | None = None
     user_id: int | None = None
     chat_id: int | None = None
     group_key: str | None = None
@@ -115,6 +120,10 @@ def album_group_key(chat_id: int, media_group_id: str) -> str:
     return f"{chat_id}:{media_group_id}"[:128]
 
 
+def album_order_key(media_group_id: str) -> str:
+    return f"a:{media_group_id}"
+
+
 def album_flush_update(chat_id: int, media_group_id: str) -> Incoming:
     """The inbox item that publishes an album (retried and reported like any update)."""
     payload = {ALBUM_KEY: {"chat_id": chat_id, "media_group_id": media_group_id}}
@@ -124,6 +133,7 @@ def album_flush_update(chat_id: int, media_group_id: str) -> Incoming:
         payload=json.dumps(payload),
         priority=URGENT,
         lane=f"chat:{chat_id}",
+        key=album_order_key(media_group_id),
     )
 
 
@@ -134,7 +144,13 @@ def classify_update(update: Mapping[str, object], rules: Rules) -> Verdict:
     body = _dict(update.get(update_type))
     if update_type == ALBUM_KEY and body is not None:
         chat_id = _int(body.get("chat_id"))
-        return Verdict(kind=Kind.CHANNEL, update_type=update_type, lane=f"chat:{chat_id}")
+        group = body.get("media_group_id")
+        return Verdict(
+            kind=Kind.CHANNEL,
+            update_type=update_type,
+            lane=f"chat:{chat_id}",
+            key=album_order_key(group) if isinstance(group, str) else None,
+        )
     if body is None:
         return Verdict(kind=Kind.IGNORED, update_type=update_type)
     if update_type in ("channel_post", "edited_channel_post"):
@@ -148,10 +164,18 @@ def classify_update(update: Mapping[str, object], rules: Rules) -> Verdict:
             if isinstance(group, str) and update_type == "channel_post"
             else None
         )
+        # A post and its edits stay in order; other posts of the channel may pass one that
+        # waits for a retry. An album item's edit also waits for the album.
+        message_id = _int(body.get("message_id"))
+        if isinstance(group, str):
+            key: str | None = album_order_key(group)
+        else:
+            key = f"m:{message_id}" if message_id is not None else None
         return Verdict(
             kind=Kind.CHANNEL,
             update_type=update_type,
             lane=f"chat:{chat_id}",
+            key=key,
             chat_id=chat_id,
             group_key=group_key,
         )
@@ -214,6 +238,7 @@ def to_incoming(raw: Mapping[str, object], rules: Rules) -> Incoming:
         payload=payload,
         priority=PRIORITY[verdict.kind],
         lane=verdict.lane,
+        key=verdict.key,
         group_key=verdict.group_key,
     )
 
@@ -356,8 +381,24 @@ class TelegramPoller:
         self.offset: int | None = None
         self._stop = asyncio.Event()
         self._backoff = BACKOFF_START
+        # Loop times: when the getUpdates in flight was sent; when the last one that answered
+        # with less than a full batch was sent (everything Telegram had then is stored).
+        self._in_flight_since: float | None = None
+        self._drained_at: float | None = None
         # Set after every stored batch: tests wait on it instead of sleeping.
         self.stored = asyncio.Event()
+
+    def caught_up_at(self) -> float | None:
+        """The loop time up to which every update Telegram had is stored (None: not known).
+        An album is complete only once this passes its debounce."""
+        best = self._drained_at
+        since = self._in_flight_since
+        if since is not None:
+            now = asyncio.get_running_loop().time()
+            grace = CAUGHT_UP_GRACE.total_seconds()
+            if now - since >= grace:
+                best = now - grace if best is None else max(best, now - grace)
+        return best
 
     def stop(self) -> None:
         self._stop.set()
@@ -395,11 +436,16 @@ class TelegramPoller:
         }
         if self.offset is not None:
             params["offset"] = self.offset
+        sent_at = asyncio.get_running_loop().time()
         request = asyncio.ensure_future(
             self.api.call("getUpdates", params, seconds=self.timeout + 15)
         )
         stopping = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        self._in_flight_since = sent_at
+        try:
+            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._in_flight_since = None
         stopping.cancel()
         if not request.done():
             # Nothing was received from this request, so nothing is lost by dropping it.
@@ -422,8 +468,11 @@ class TelegramPoller:
             return 0
         result = body.get("result")
         updates = [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []
+        drained = not isinstance(result, list) or len(result) < POLL_LIMIT
         if not updates:
             self._backoff = BACKOFF_START
+            if drained:
+                self._drained_at = sent_at
             return 0
         items = [to_incoming(u, self.rules) for u in updates]
         try:
@@ -435,6 +484,8 @@ class TelegramPoller:
         ids = [i for u in updates if (i := _int(u.get("update_id"))) is not None]
         if ids:
             self.offset = max(ids) + 1
+        if drained:
+            self._drained_at = sent_at
         self._backoff = BACKOFF_START
         await self.alerter.recovered()
         self.stored.set()

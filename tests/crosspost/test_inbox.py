@@ -165,6 +165,128 @@ async def test_transient_errors_retry_with_backoff_holding_the_lane(
     assert not recorder.failed_reports  # recovered: staff never hear of it
 
 
+async def test_a_retry_holds_back_only_later_items_with_its_key(
+    inbox: Inbox, clock: Clock
+) -> None:
+    """A post waiting for its retry (a getFile 5xx) does not hold back the channel's later
+    posts; an edit of that post waits for it."""
+    recorder = Recorder()
+    recorder.fail[1] = TransientError("getFile 502")
+
+    def item(n: int, key: str) -> Incoming:
+        return Incoming(external_id=str(n), payload=update(n)[1], lane="chat:-1", key=key)
+
+    await inbox.store_many("telegram", [item(1, "m:1"), item(2, "m:2"), item(3, "m:1")])
+    processor = processor_for(inbox, recorder)
+    assert await processor.process_once() == 1
+    assert recorder.seen == [1, 2]
+    assert {i.external_id: i.status for i in await inbox.items()} == {
+        "1": PENDING,
+        "2": DONE,
+        "3": PENDING,
+    }
+    await inbox.store_many("telegram", [item(4, "m:4")])
+    assert await processor.process_once() == 1  # the edit still waits; the new post goes
+    assert recorder.seen == [1, 2, 4]
+    first = await inbox.get(1)
+    assert first is not None
+    assert (first.lane, first.key) == ("chat:-1", "m:1")
+    del recorder.fail[1]
+    clock.now = first.next_attempt_at
+    assert await processor.process_once() == 2
+    assert recorder.seen[-2:] == [1, 3]  # the post, then its edit
+    assert not recorder.failed_reports
+
+
+async def test_a_keyless_retry_holds_the_whole_lane_and_keys_fit_the_column(
+    inbox: Inbox,
+) -> None:
+    recorder = Recorder()
+    recorder.fail[1] = TransientError("down")
+    await inbox.store_many(
+        "telegram",
+        [
+            Incoming(external_id="1", payload=update(1)[1], lane="chat:5"),
+            Incoming(external_id="2", payload=update(2)[1], lane="chat:5", key="x" * 200),
+        ],
+    )
+    processor = processor_for(inbox, recorder)
+    assert await processor.process_once() == 0
+    assert recorder.seen == [1]
+    second = await inbox.get(2)
+    assert second is not None
+    assert second.lane == "chat:5"
+    assert second.key is not None
+    assert len(f"{second.lane}|{second.key}") <= 64
+
+
+async def test_items_stored_as_done_are_never_handled(inbox: Inbox) -> None:
+    recorder = Recorder()
+    woken: list[int] = []
+    inbox.on_stored(lambda: woken.append(1))
+    junk = Incoming(external_id="1", payload=update(1)[1], priority=LOW, done=True)
+    assert await inbox.store_many("telegram", [junk]) == 1
+    assert not woken  # nothing to do: the processor is not woken
+    [item] = await inbox.items()
+    assert (item.status, item.processed_at) == (DONE, item.received_at)
+    assert await processor_for(inbox, recorder).process_once() == 0
+    assert recorder.seen == []
+
+
+async def test_other_sources_backlog_does_not_starve_a_registered_one(inbox: Inbox) -> None:
+    recorder = Recorder()
+    await inbox.store_many("max", [update(n) for n in range(1, 400)])
+    await inbox.store_many("telegram", [update(1000)])
+    assert await processor_for(inbox, recorder).process_once() == 1
+    assert recorder.seen == [1000]
+
+
+async def test_run_starts_a_channel_post_while_junk_and_a_slow_lane_are_busy(
+    inbox: Inbox,
+) -> None:
+    """The channel post is handled while a flood of junk and another chat's slow update are
+    still in hand: neither stands in front of it."""
+    gate = asyncio.Event()
+    seen: list[int] = []
+    both_busy = asyncio.Event()
+    post_done = asyncio.Event()
+
+    async def handle(payload: dict[str, object]) -> None:
+        n = payload["update_id"]
+        assert isinstance(n, int)
+        seen.append(n)
+        if n == 999:
+            post_done.set()
+            return
+        if 1 in seen and 500 in seen:
+            both_busy.set()
+        await gate.wait()  # junk and the slow update hang until the post is through
+
+    processor = InboxProcessor(inbox)
+    processor.register("telegram", handle)
+    inbox.on_stored(processor.wake)
+    running = asyncio.create_task(processor.run())
+    try:
+        junk = [
+            Incoming(external_id=str(n), payload=update(n)[1], priority=LOW) for n in range(1, 50)
+        ]
+        slow = Incoming(external_id="500", payload=update(500)[1], priority=URGENT, lane="a")
+        await inbox.store_many("telegram", [*junk, slow])
+        async with asyncio.timeout(5):
+            await both_busy.wait()
+        post = Incoming(external_id="999", payload=update(999)[1], priority=URGENT, lane="b")
+        await inbox.store_many("telegram", [post])
+        async with asyncio.timeout(5):
+            await post_done.wait()
+        assert not gate.is_set()
+    finally:
+        gate.set()
+        processor.stop()
+        async with asyncio.timeout(5):
+            await running
+    assert {i.external_id: i.status for i in await inbox.items()}["999"] == DONE
+
+
 async def test_transient_errors_give_up_after_max_attempts_and_report(
     inbox: Inbox, clock: Clock
 ) -> None:

@@ -279,7 +279,7 @@ async def test_a_flood_of_strangers_and_forged_buttons_does_not_hold_a_channel_p
     harness: Harness,
 ) -> None:
     """5,000 updates from non-staff: one polite refusal per user, each audited once; the
-    channel post stored after them is handled before them."""
+    channel post stored after them is not held behind them (junk has its own worker)."""
     await harness.start_bot()
     assert harness.intake is not None
     inbox, rules = harness.intake.inbox, harness.intake.rules
@@ -338,7 +338,8 @@ async def test_a_flood_of_strangers_and_forged_buttons_does_not_hold_a_channel_p
     finally:
         harness.intake.processor.stop()
         await running
-    assert order.index("post") == 0
+    # Both workers start together; the post goes before a tenth of the flood is through.
+    assert order.index("post") < len(flood) // 10
     assert counts.get(PENDING, 0) == 0
     # One polite refusal per user, by message or by button, whichever came first.
     asker = {

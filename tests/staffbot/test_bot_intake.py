@@ -190,3 +190,69 @@ async def test_an_album_waits_for_every_stored_item(harness: Harness) -> None:
     content = vk.calls[0].content
     assert content is not None
     assert len(content.media) == 2
+
+
+async def test_an_album_waiting_for_a_retry_does_not_hold_back_the_channel(
+    harness: Harness,
+) -> None:
+    """The album's getFile fails (502): the channel's next post is mirrored meanwhile; an edit
+    of the album's caption waits for the album; the album goes out on its retry, then the edit."""
+    harness.emulator.fail_next("getFile", error_code=502, description="Bad Gateway")
+    await harness.start_bot()
+    assert harness.intake is not None
+    inbox, processor = harness.intake.inbox, harness.intake.processor
+    first = harness.emulator.post_to_channel(
+        CHANNEL_ID, photo=b"a" * 300, caption="Альбом", media_group_id="album-r"
+    )
+    harness.emulator.post_to_channel(CHANNEL_ID, photo=b"b" * 300, media_group_id="album-r")
+
+    async def retrying() -> list[object]:
+        return [i for i in await inbox.items() if i.attempts == 1 and i.status == "pending"]
+
+    async with asyncio.timeout(5):
+        while not await retrying():
+            processor.progressed.clear()
+            await processor.progressed.wait()
+    [flush] = await retrying()
+    assert flush.key == "a:album-r"
+    harness.emulator.edit_channel_post(CHANNEL_ID, first["message_id"], caption="Альбом, правка")
+    harness.emulator.post_to_channel(CHANNEL_ID, text="Следующий пост")
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    content = vk.calls[0].content
+    assert content is not None
+    assert content.text.text == "Следующий пост"
+    # Handled in id order, the edit would have gone before the next post: it was held back.
+    edits = [i for i in await inbox.items() if "edited_channel_post" in i.payload]
+    assert [e.status for e in edits] == ["pending"]
+    harness.clock.now = flush.next_attempt_at + timedelta(seconds=1)
+    processor.wake()
+    await harness.wait_published(vk, count=2)
+    album = vk.calls[1].content
+    assert album is not None
+    assert len(album.media) == 2
+    assert album.text.text == "Альбом"
+    await harness.wait_staff(lambda s: "изменено (версия 2)" in (s.text or ""))
+    [edit] = [c for c in vk.calls if c.method == "edit"]
+    assert edit.content is not None
+    assert edit.content.text.text == "Альбом, правка"
+    assert not failure_reports(harness)
+
+
+async def test_an_album_is_not_published_while_getupdates_fails(harness: Harness) -> None:
+    """Item 1 is stored; the next getUpdates fails, so item 2 waits in Telegram past the
+    debounce: the album must wait for it, not go out with one photo."""
+    await harness.start_bot()  # a long poll is in flight
+    harness.emulator.fail_next("getUpdates", error_code=502, description="Bad Gateway")
+    harness.emulator.post_to_channel(
+        CHANNEL_ID, photo=b"a" * 300, caption="Два фото", media_group_id="album-p"
+    )
+    await harness.emulator.wait_for_request("getUpdates", count=2)  # the failing one
+    harness.emulator.post_to_channel(CHANNEL_ID, photo=b"b" * 300, media_group_id="album-p")
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    await harness.settle_inbox()
+    content = vk.calls[0].content
+    assert content is not None
+    assert len(content.media) == 2
+    assert await harness.publications() == 1
