@@ -22,7 +22,7 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.types import Message
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -264,6 +264,23 @@ class AlbumGatherer:
             )
         self._arm(bot, (part.chat_id, part.media_group_id))
         self.stored.set()
+
+    async def replace(self, part: PostPart) -> bool:
+        """An item edited while its album is still buffered: keep the edited version. False if
+        the item is not buffered (the album went out, or never came)."""
+        if part.media_group_id is None:
+            return False
+        async with write_session(self.sessionmaker, what="telegram mirror") as session:
+            result = await session.execute(
+                update(TelegramAlbumItemRow)
+                .where(
+                    TelegramAlbumItemRow.chat_id == part.chat_id,
+                    TelegramAlbumItemRow.media_group_id == part.media_group_id,
+                    TelegramAlbumItemRow.message_id == part.message_id,
+                )
+                .values(payload=part.to_json())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _arm(self, bot: Bot, key: tuple[int, str]) -> None:
         now = asyncio.get_running_loop().time()
@@ -590,6 +607,10 @@ class ChannelMirror:
         position: int | None = None
         if publication is None:
             member = await self._album_member(chat_id, message_id)
+            if member is None and await self.albums.replace(part):
+                logger.info("chat=%s message=%s edited before its album went out", *_ids(message))
+                await mark_seen(self.sessionmaker, edit_key, self.clock())
+                return
             if member is None:
                 logger.info("chat=%s message=%s edited but never mirrored", chat_id, message_id)
                 await mark_seen(self.sessionmaker, edit_key, self.clock())

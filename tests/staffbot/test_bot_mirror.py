@@ -287,3 +287,34 @@ async def test_delete_command_with_post_link_deletes_every_copy(harness: Harness
         if c.method == "delete"
     ]
     assert len(deleted) == 2
+
+
+async def test_an_album_item_edited_before_the_album_goes_out_keeps_the_edit(
+    harness: Harness,
+) -> None:
+    dp = await harness.start_bot()
+    assert harness.intake is not None
+    inbox, processor = harness.intake.inbox, harness.intake.processor
+    albums = dp["mirror"].albums
+    caught_up = albums.caught_up
+    albums.caught_up = lambda: None  # the album waits until the edit is handled
+    first = harness.emulator.post_to_channel(
+        CHANNEL_ID, photo=b"a" * 300, caption="Черновик", media_group_id="album-e"
+    )
+    harness.emulator.post_to_channel(CHANNEL_ID, photo=b"b" * 300, media_group_id="album-e")
+    await harness.settle_inbox()
+    # Edited after its item was buffered (the emulator's queued update would carry the edit).
+    harness.emulator.edit_channel_post(CHANNEL_ID, first["message_id"], caption="Итог")
+    await harness.settle_inbox()
+    assert {i.status for i in await inbox.items()} == {"done"}
+    albums.caught_up = caught_up
+    processor.wake()
+    vk = harness.fake(ADM, Platform.VK)
+    await harness.wait_published(vk)
+    content = vk.calls[0].content
+    assert content is not None
+    assert len(content.media) == 2
+    assert content.text.text == "Итог"
+    await harness.settle_inbox()
+    assert await harness.publications() == 1
+    assert not [c for c in vk.calls if c.method == "edit"]
