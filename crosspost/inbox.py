@@ -279,6 +279,23 @@ class Inbox:
                 query = query.where(InboxRow.source == source)
             return [InboxItem.from_row(r) for r in await session.scalars(query)]
 
+    async def received_since(
+        self, source: str, since: datetime, *, external_prefix: str = ""
+    ) -> list[InboxItem]:
+        """Items of `source` stored at or after `since` whose external id starts with
+        `external_prefix`, oldest first (`crosspost max link` reads `bot_added` this way)."""
+        async with self.sessionmaker() as session:
+            query = (
+                select(InboxRow)
+                .where(
+                    InboxRow.source == source,
+                    InboxRow.received_at >= since,
+                    InboxRow.external_id.startswith(external_prefix, autoescape=True),
+                )
+                .order_by(InboxRow.id)
+            )
+            return [InboxItem.from_row(r) for r in await session.scalars(query)]
+
     async def counts(self) -> dict[str, int]:
         async with self.sessionmaker() as session:
             rows = await session.execute(

@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from sqlalchemy import or_, select
@@ -664,9 +664,31 @@ async def wait_for_bot_added(
     return None
 
 
+async def bot_added_from_inbox(
+    inbox: Inbox,
+    *,
+    since: datetime,
+    deadline: timedelta = timedelta(minutes=10),
+    every: timedelta = timedelta(seconds=2),
+) -> JsonObject | None:
+    """`crosspost max link` with the webhook on: MAX posts `bot_added` to the running service,
+    which stores it in the inbox; wait for the newest one stored since `since`."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(deadline.total_seconds()):
+            while True:
+                items = await inbox.received_since(SOURCE, since, external_prefix="bot_added:")
+                for item in reversed(items):
+                    data = item.data()
+                    if data.get("update_type") == "bot_added":
+                        return cast(JsonObject, data)
+                await asyncio.sleep(every.total_seconds())
+    return None
+
+
 __all__ = [
     "MaxChannelMirror",
     "MaxListener",
+    "bot_added_from_inbox",
     "handle_in_place",
     "inbox_store",
     "leave_webhook",

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from adapters.max.client import JsonObject
+    from crosspost.config import Settings
 
 app = typer.Typer(no_args_is_help=True, help="MAX channels.")
 
@@ -26,7 +30,9 @@ def link(
 
     MAX has no list of a bot's chats any more: the id comes only with the `bot_added` update.
     Run this before starting the service (it confirms the updates it reads), then add the bot
-    to the channel as an administrator (write, edit, delete).
+    to the channel as an administrator (write, edit, delete). With [max.webhook] MAX posts the
+    update to the running service instead: this reads it from the service's database (a bot
+    added up to an hour before counts too).
     """
     from pathlib import Path
 
@@ -51,11 +57,14 @@ def link(
                     "channel as an administrator (write, edit, delete); waiting "
                     f"{wait_minutes} min…"
                 )
-                update = await wait_for_bot_added(
-                    client,
-                    hold_seconds=settings.max.poll_timeout_seconds,
-                    deadline=timedelta(minutes=wait_minutes),
-                )
+                if settings.max.webhook is None:
+                    update = await wait_for_bot_added(
+                        client,
+                        hold_seconds=settings.max.poll_timeout_seconds,
+                        deadline=timedelta(minutes=wait_minutes),
+                    )
+                else:
+                    update = await _bot_added_by_webhook(settings, wait_minutes)
                 if update is None:
                     raise Exit(1, "No bot_added update came: add the bot and run again.")
                 chat_id = update.get("chat_id")
@@ -75,3 +84,26 @@ def link(
             out.print(f"Put into the account's table: max_chat_id = {chat_id}")
 
     run_async(main)
+
+
+async def _bot_added_by_webhook(settings: Settings, wait_minutes: int) -> JsonObject | None:
+    """The newest `bot_added` the running service stored from the webhook (long polling does
+    not work while MAX has a webhook subscription)."""
+    from datetime import UTC, datetime
+
+    from adapters.max.listener import bot_added_from_inbox
+    from crosspost.cli import out
+    from crosspost.db import create_engine, create_sessionmaker
+    from crosspost.inbox import Inbox
+
+    out.print("The webhook is on: the running service receives the update; reading it from there.")
+    engine = create_engine(settings.database.url)
+    try:
+        inbox = Inbox(create_sessionmaker(engine))
+        return await bot_added_from_inbox(
+            inbox,
+            since=datetime.now(UTC) - timedelta(hours=1),
+            deadline=timedelta(minutes=wait_minutes),
+        )
+    finally:
+        await engine.dispose()

@@ -258,3 +258,55 @@ async def test_service_on_a_webhook_mirrors_a_max_post_and_never_logs_the_secret
     for record in caplog.records:
         assert SECRET not in record.getMessage()
         assert SECRET not in (record.exc_text or "")
+
+
+async def test_link_command_with_the_webhook_reads_what_the_service_stored(
+    max_emulator: MaxEmulator, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from adapters.max.listener import inbox_store
+    from crosspost.cli import app
+    from crosspost.db import create_engine, create_sessionmaker, migrate
+    from crosspost.inbox import Inbox
+
+    database = tmp_path / "crosspost.db"
+    config = tmp_path / "crosspost.toml"
+    config.write_text(
+        f"""
+[database]
+url = "sqlite+aiosqlite:///{database}"
+[telegram]
+token = "1:TEST"
+staff_chat_id = -100
+staff = [1]
+[max]
+api_base = "{max_emulator.base_url}"
+token = "{TOKEN}"
+[max.webhook]
+url = "https://crosspost.example.ru/max/webhook"
+secret = "{SECRET}"
+[accounts.administration]
+title = "Администрация"
+max_chat_id = {CHAT_ID}
+""",
+        encoding="utf-8",
+    )
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    await migrate(engine)
+    inbox = Inbox(create_sessionmaker(engine))
+    max_emulator.add_channel(-70000000000044, "Канал главы")
+    max_emulator.add_bot_to(-70000000000044, TOKEN)
+    settings = make_settings(max_emulator.base_url)
+    # What the service's webhook stored when MAX posted the update.
+    await inbox_store(inbox, settings)([max_emulator.updates[-1]])
+    await engine.dispose()
+    result = await asyncio.to_thread(
+        CliRunner().invoke, app, ["max", "link", "-c", str(config), "--wait", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "chat_id = -70000000000044" in result.output
+    assert "Канал главы" in result.output
+    assert not max_emulator.calls_to("GET /updates")
+    assert SECRET not in result.output
+    assert TOKEN not in result.output
