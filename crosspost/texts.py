@@ -741,3 +741,18 @@ STATUS_REASONS = {
     "outcome_unknown": "площадка не ответила, вышел ли пост; проверяем, чтобы не повторить",
     "unknown": "непредвиденная ошибка, сообщите ИТ-специалисту",
 }
+
+# -- bot --
+# A pressed button that is no longer valid says what already happened to its draft.
+BOT_STALE_SCHEDULED = "Уже запланировано — см. /queue."
+BOT_STALE_PUBLISHED = "Уже опубликовано. Отчёт — в чате пресс-службы."
+BOT_STALE_SENDING = "Уже отправляется. Отчёт — в чате пресс-службы."
+BOT_STALE_CANCELLED = "Черновик отменён, ничего не опубликовано."
+BOT_STALE_SUPERSEDED = "Этот черновик заменён более новым постом — продолжайте с ним."
+BOT_STALE_RESCHEDULED = "Уже перенесено — см. /queue."
+BOT_STALE_WAITING_TIME = "Сейчас жду время публикации — напишите его или выберите кнопкой."
+BOT_BUTTON_UNKNOWN = "Эта кнопка больше не действует. Пришлите пост заново или откройте /queue."
+BOT_DELETE_ORIGINAL_STAYS = "Оригинал в Telegram-канале останется — его удаляют в самом канале."
+# Preview: one message for each distinct rendering, titled with the platforms that share it.
+BOT_PREVIEW_GROUP_TITLE = "Предпросмотр — {platforms}:"
+BOT_PREVIEW_PLATFORMS_JOIN = ", "

@@ -1,51 +1,50 @@
-"""The staff bot: compose a post with a per-platform preview, choose targets, publish now or
-at a typed local time (also the new time of a post moved from /queue); /delete and «удалить»
-replies to reports.
+"""Compose: a post sent to the bot in private becomes a draft with a preview and a panel of
+targets; «Опубликовать сейчас» submits it, «Запланировать» asks for a time (typed in Russian or
+picked with a button) and confirms it in words before submitting.
 
-Staff only. Drafts live in the database, so a restart mid-dialog loses nothing. Callback data is
-only a pointer: every press re-reads the draft and re-checks who pressed and what state it is in.
+Drafts live in the database (crosspost.drafts), so a restart mid-dialog loses nothing. Callback
+data is only a pointer: every press re-reads the draft, and every change of state is a
+compare-and-set, so a second press of the same button says what already happened instead of
+acting twice.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import html
 import logging
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramAPIError
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
     CallbackQuery,
+    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
+    InputMediaPhoto,
+    InputMediaVideo,
     Message,
 )
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.dates import DateParseError, DateProblem, format_local, parse_local_time
-from crosspost.db import TelegramDraftRow
+from crosspost.drafts import Draft, DraftKind, DraftStatus, DraftStore, actor_of
 from crosspost.errors import UsageError
 from crosspost.models import (
     Content,
+    DeliveryStatus,
     MediaItem,
     MediaKind,
     NewPublication,
     Platform,
     PublicationSource,
 )
-from crosspost.queue import DeliveryRepository, spans_from_json, spans_to_json
-from crosspost.richtext import RichText, render_plain, render_telegram_html
+from crosspost.richtext import render_plain, render_telegram_html
 from crosspost.routing import chosen_targets
 from crosspost.service import PublicationService
 from staffbot.mirror import (
@@ -56,159 +55,82 @@ from staffbot.mirror import (
     original_url,
     part_from_message,
 )
-from staffbot.reports import (
-    TelegramReporter,
-    add_notes,
-    copy_notes,
-    platform_name,
-)
+from staffbot.reports import platform_name
+from staffbot.ui import NO_PREVIEW, ReporterFor, account_label, close_message
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-# A short text sent while a draft waits for a time is the time; anything longer is a new post.
+# While a draft waits for a time, text longer than this (or with several lines, or media) is
+# a new post, not a time phrase.
 _TIME_MAX_CHARS = 60
 _PREVIEW_LIMIT = 3500
-_POST_LINK = re.compile(
-    r"https?://t\.me/(?:c/(?P<internal>\d+)|(?P<username>[A-Za-z0-9_]{4,}))/(?P<msg>\d+)"
-)
-
-# Draft statuses
-OPEN, TIME, CONFIRM, DONE, CANCELLED = "open", "time", "confirm", "done", "cancelled"
-COMPOSE, RESCHEDULE = "compose", "reschedule"
+_CAPTION_LIMIT = 1024
+_ALBUM_MAX = 10
+# A delivery due later than this is "scheduled", not "being sent".
+_SCHEDULED_AFTER = timedelta(minutes=1)
 
 
 class DraftCb(CallbackData, prefix="d"):
     d: int  # draft id
-    a: str  # acc | plat | now | sched | cancel | ok | retime
+    a: str  # acc | plat | now | sched | cancel | ok | retime | pick
     v: str = ""
 
 
-class DeleteCb(CallbackData, prefix="x"):
-    a: str  # yes | no
-    p: int
+def looks_like_post(message: Message) -> bool:
+    """A message that cannot be a time phrase: media, a forward, several lines or long text."""
+    if message.text is None or message.forward_origin is not None:
+        return True
+    text = message.text.strip()
+    return "\n" in text or len(text) > _TIME_MAX_CHARS
 
 
-def _media_to_json(media: Sequence[MediaItem]) -> str:
-    return json.dumps(
-        [{**asdict(m), "path": str(m.path), "kind": str(m.kind)} for m in media],
-        ensure_ascii=False,
-    )
-
-
-def _media_from_json(raw: str) -> tuple[MediaItem, ...]:
-    items = []
-    for data in json.loads(raw):
-        data["path"] = Path(data["path"])
-        data["kind"] = MediaKind(data["kind"])
-        items.append(MediaItem(**data))
-    return tuple(items)
-
-
-def _content(row: TelegramDraftRow, url: str | None = None) -> Content:
-    return Content(
-        text=RichText(text=row.text, spans=spans_from_json(row.spans)),
-        media=_media_from_json(row.media),
-        original_url=url,
-    )
-
-
-def _json_list(raw: str) -> list[str]:
-    return [str(v) for v in json.loads(raw)]
-
-
-class StaffDialog:
+class ComposeDialog:
     def __init__(
         self,
         *,
         settings: Settings,
         service: PublicationService,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        drafts: DraftStore,
         media_dir: Path,
         clock: Clock,
+        reporter_for: ReporterFor,
         albums: AlbumGatherer | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
-        self.sessionmaker = sessionmaker
+        self.drafts = drafts
         self.media_dir = media_dir
         self.clock = clock
-        self.staff = frozenset(settings.telegram.staff)
-        self._refused: set[int] = set()
+        self.reporter_for = reporter_for
         self._locks: dict[int, asyncio.Lock] = {}
         self.albums = albums or AlbumGatherer(
-            sessionmaker=sessionmaker,
+            sessionmaker=service.sessionmaker,
             clock=clock,
             on_album=self._album,
             owns=lambda chat_id: chat_id > 0,
         )
-        self.router = Router(name="staff-dialog")
-        staff_chat = settings.telegram.staff_chat_id
-        self.router.message.register(self.on_private, F.chat.type == "private")
-        self.router.message.register(
-            self.on_staff_chat, F.chat.id == staff_chat, F.reply_to_message
-        )
+        self.router = Router(name="compose")
+        private = F.chat.type == "private"
+        self.router.message.register(self.on_private, private, F.from_user)
         self.router.callback_query.register(self.on_draft_button, DraftCb.filter())
-        self.router.callback_query.register(self.on_delete_button, DeleteCb.filter())
-        self.router.callback_query.register(self.on_unknown_button)
-
-    # -- who may talk to the bot -------------------------------------------------------------
-
-    def _actor(self, user_id: int) -> str:
-        return f"tg:{user_id}"
-
-    async def _refuse(self, message: Message) -> None:
-        user_id = message.from_user.id if message.from_user else 0
-        if user_id in self._refused:
-            return
-        self._refused.add(user_id)
-        logger.info("user=%s is not staff: refused", user_id)
-        await message.answer(texts.BOT_NOT_STAFF.format(user_id=user_id), parse_mode=None)
-
-    async def _refuse_button(self, query: CallbackQuery) -> None:
-        user_id = query.from_user.id
-        if user_id in self._refused:
-            await query.answer()
-            return
-        self._refused.add(user_id)
-        logger.info("user=%s is not staff: button refused", user_id)
-        await query.answer(texts.BOT_NOT_STAFF.format(user_id=user_id), show_alert=True)
 
     # -- messages ------------------------------------------------------------------------------
 
     async def on_private(self, message: Message, bot: Bot) -> None:
-        user = message.from_user
-        if user is None or user.is_bot:
+        if message.from_user is None:
             return
-        if user.id not in self.staff:
-            await self._refuse(message)
-            return
-        text = (message.text or "").strip()
-        if text.startswith("/"):
-            command, _, argument = text.partition(" ")
-            command = command[1:].split("@", 1)[0].lower()
-            if command in ("start", "help"):
-                await self._help(message)
-                return
-            if command == "delete":
-                await self._delete_by_link(message, argument.strip())
-                return
-        waiting = await self._waiting_for_time(user.id)
-        if (
-            waiting is not None
-            and message.text is not None
-            and len(text) <= _TIME_MAX_CHARS
-            and message.media_group_id is None
-        ):
-            await self._typed_time(message, waiting, text)
+        user_id = message.from_user.id
+        waiting = await self.drafts.waiting_for_time(user_id)
+        if waiting is not None and not looks_like_post(message):
+            await self._typed_time(message, waiting, (message.text or "").strip())
             return
         part = part_from_message(message)
         if part.media_group_id is not None:
             await self.albums.add(bot, part)
             return
-        await self._new_draft(bot, message.chat.id, user.id, [part], message)
+        await self._new_draft(bot, message.chat.id, user_id, [part], message)
 
     async def _album(self, bot: Bot, chat_id: int, group_id: str, parts: list[PostPart]) -> None:
         await self._new_draft(bot, chat_id, chat_id, parts, None)
@@ -250,76 +172,131 @@ class StaffDialog:
                 texts.BOT_UNSUPPORTED_WITH_TEXT.format(kinds=kinds_text(dropped)),
                 parse_mode=None,
             )
-        now = self.clock()
         accounts = list(self.settings.accounts)
         platforms = [str(p) for p in self._platforms()]
-        async with self.sessionmaker() as session, session.begin():
-            # A new post supersedes the person's unfinished drafts: their buttons go stale.
-            await session.execute(
-                update(TelegramDraftRow)
-                .where(
-                    TelegramDraftRow.user_id == user_id,
-                    TelegramDraftRow.status.in_([OPEN, TIME, CONFIRM]),
-                )
-                .values(status=CANCELLED, updated_at=now)
-            )
-            row = TelegramDraftRow(
-                kind=COMPOSE,
-                user_id=user_id,
-                chat_id=chat_id,
-                status=OPEN,
-                text=content.text.text,
-                spans=spans_to_json(content.text.spans),
-                media=_media_to_json(content.media),
-                dropped=json.dumps(dropped),
-                accounts=json.dumps(accounts),
-                platforms=json.dumps(platforms),
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            await session.flush()
-            draft_id = row.id
-            await DeliveryRepository(session).audit(
-                self._actor(user_id), "draft", now, detail=f"draft={draft_id}"
-            )
+        draft = await self.drafts.start_compose(
+            user_id=user_id,
+            chat_id=chat_id,
+            content=content,
+            dropped=dropped,
+            accounts=accounts,
+            platforms=platforms,
+        )
         await self._send_previews(bot, chat_id, content)
         panel = await bot.send_message(
             chat_id,
             self._panel_text(accounts, platforms),
             parse_mode=None,
-            reply_markup=self._panel_keyboard(draft_id, accounts, platforms),
+            reply_markup=self._panel_keyboard(draft.draft_id, accounts, platforms),
         )
-        await self._save(draft_id, panel_message_id=panel.message_id)
+        await self.drafts.set_panel(draft.draft_id, panel.message_id)
 
     def _platforms(self) -> list[Platform]:
         have = {p for a in self.settings.accounts.values() for p in a.platforms}
         return [p for p in Platform if p in have]
 
+    # -- preview -------------------------------------------------------------------------------
+
+    def _rendering(self, platform: Platform, content: Content) -> tuple[str, str | None]:
+        """The post's text as `platform` will show it, and the parse mode to show it with."""
+        limit = min(self._limit(platform, bool(content.media)), _PREVIEW_LIMIT)
+        plain = render_plain(content.text, limit=limit, more_url=content.original_url).text
+        if platform is Platform.TELEGRAM:
+            rich = render_telegram_html(
+                content.text, limit=limit, more_url=content.original_url
+            ).text
+            # Without formatting Telegram shows what the others show: one preview for all.
+            if rich != html.escape(plain, quote=False):
+                return rich, "HTML"
+        return plain, None
+
     async def _send_previews(self, bot: Bot, chat_id: int, content: Content) -> None:
+        """One message for each distinct rendering, titled with every platform that shows the
+        post that way; the photos and videos themselves above it (or under the text as its
+        caption, when there is a single rendering short enough)."""
+        groups: dict[tuple[str, str | None], list[Platform]] = {}
         for platform in self._platforms():
-            title = texts.BOT_PREVIEW_TITLE.format(platform=platform_name(platform))
-            media_line = (
-                "\n" + texts.BOT_PREVIEW_MEDIA.format(count=len(content.media))
-                if content.media
-                else ""
-            )
-            limit = self._limit(platform, bool(content.media))
-            if platform is Platform.TELEGRAM:
-                body = render_telegram_html(
-                    content.text, limit=min(limit, _PREVIEW_LIMIT), more_url=content.original_url
-                ).text
-                text = f"{title}{media_line}\n\n{body or texts.BOT_PREVIEW_EMPTY_TEXT}"
-                parse_mode: str | None = "HTML"
-            else:
-                body = render_plain(
-                    content.text, limit=min(limit, _PREVIEW_LIMIT), more_url=content.original_url
-                ).text
-                text = f"{title}{media_line}\n\n{body or texts.BOT_PREVIEW_EMPTY_TEXT}"
-                parse_mode = None
+            groups.setdefault(self._rendering(platform, content), []).append(platform)
+        previews = []
+        for (body, parse_mode), platforms in groups.items():
+            names = texts.BOT_PREVIEW_PLATFORMS_JOIN.join(platform_name(p) for p in platforms)
+            title = texts.BOT_PREVIEW_GROUP_TITLE.format(platforms=names)
+            if parse_mode == "HTML":
+                title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            previews.append((f"{title}\n\n{body or texts.BOT_PREVIEW_EMPTY_TEXT}", parse_mode))
+        visual = [m for m in content.media if not m.missing]
+        others = [m for m in visual if m.kind not in (MediaKind.PHOTO, MediaKind.VIDEO)]
+        visual = [m for m in visual if m.kind in (MediaKind.PHOTO, MediaKind.VIDEO)]
+        if len(previews) == 1 and visual and len(previews[0][0]) <= _CAPTION_LIMIT:
+            text, parse_mode = previews[0]
+            if await self._send_visual(bot, chat_id, visual, (text, parse_mode)):
+                previews = []
+        elif visual:
+            await self._send_visual(bot, chat_id, visual, None)
+        for item in others:
+            await self._send_file(bot, chat_id, item)
+        for text, parse_mode in previews:
             await bot.send_message(
-                chat_id, text, parse_mode=parse_mode, link_preview_options=_NO_PREVIEW
+                chat_id, text, parse_mode=parse_mode, link_preview_options=NO_PREVIEW
             )
+
+    async def _send_visual(
+        self,
+        bot: Bot,
+        chat_id: int,
+        media: Sequence[MediaItem],
+        caption: tuple[str, str | None] | None,
+    ) -> bool:
+        """Photos and videos as albums of up to ten; the caption on the last album's first
+        item. False when Telegram refused them (the preview then goes as text)."""
+        text, parse_mode = caption if caption is not None else (None, None)
+        chunks = [media[i : i + _ALBUM_MAX] for i in range(0, len(media), _ALBUM_MAX)]
+        try:
+            for n, chunk in enumerate(chunks):
+                last = n == len(chunks) - 1
+                chunk_caption = text if last else None
+                if len(chunk) == 1:
+                    item = chunk[0]
+                    if item.kind is MediaKind.PHOTO:
+                        await bot.send_photo(
+                            chat_id, _file(item), caption=chunk_caption, parse_mode=parse_mode
+                        )
+                    else:
+                        await bot.send_video(
+                            chat_id, _file(item), caption=chunk_caption, parse_mode=parse_mode
+                        )
+                    continue
+                group: list[InputMediaPhoto | InputMediaVideo] = []
+                for i, item in enumerate(chunk):
+                    item_caption = chunk_caption if i == 0 else None
+                    if item.kind is MediaKind.PHOTO:
+                        group.append(
+                            InputMediaPhoto(
+                                media=_file(item), caption=item_caption, parse_mode=parse_mode
+                            )
+                        )
+                    else:
+                        group.append(
+                            InputMediaVideo(
+                                media=_file(item), caption=item_caption, parse_mode=parse_mode
+                            )
+                        )
+                await bot.send_media_group(chat_id, group)  # type: ignore[arg-type]
+        except TelegramAPIError as exc:
+            logger.info("preview media not shown: %s", exc.message)
+            return False
+        return True
+
+    async def _send_file(self, bot: Bot, chat_id: int, item: MediaItem) -> None:
+        try:
+            if item.kind is MediaKind.ANIMATION:
+                await bot.send_animation(chat_id, _file(item))
+            elif item.kind is MediaKind.AUDIO:
+                await bot.send_audio(chat_id, _file(item))
+            else:
+                await bot.send_document(chat_id, _file(item))
+        except TelegramAPIError as exc:
+            logger.info("preview file not shown: %s", exc.message)
 
     def _limit(self, platform: Platform, has_media: bool) -> int:
         limits = [
@@ -333,11 +310,10 @@ class StaffDialog:
             return 1024 if has_media else 4096
         return _PREVIEW_LIMIT
 
+    # -- the panel -----------------------------------------------------------------------------
+
     def _account_label(self, name: str) -> str:
-        title = self.settings.accounts[name].title
-        first = title.split()[0]
-        firsts = [a.title.split()[0] for a in self.settings.accounts.values()]
-        return first if firsts.count(first) == 1 else title
+        return account_label(self.settings, name)
 
     def _panel_text(self, accounts: Sequence[str], platforms: Sequence[str]) -> str:
         return texts.BOT_PANEL.format(
@@ -405,38 +381,9 @@ class StaffDialog:
             ]
         )
 
-    # -- drafts in the database ----------------------------------------------------------------
-
-    async def _draft(self, draft_id: int) -> TelegramDraftRow | None:
-        async with self.sessionmaker() as session:
-            return await session.get(TelegramDraftRow, draft_id)
-
-    async def _save(self, draft_id: int, **values: Any) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(TelegramDraftRow)
-                .where(TelegramDraftRow.id == draft_id)
-                .values(updated_at=self.clock(), **values)
-            )
-
-    async def _waiting_for_time(self, user_id: int) -> TelegramDraftRow | None:
-        async with self.sessionmaker() as session:
-            return await session.scalar(
-                select(TelegramDraftRow)
-                .where(TelegramDraftRow.user_id == user_id, TelegramDraftRow.status == TIME)
-                .order_by(TelegramDraftRow.id.desc())
-                .limit(1)
-            )
-
-    async def _audit(self, user_id: int, action: str, detail: str = "", **ids: int) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            await DeliveryRepository(session).audit(
-                self._actor(user_id), action, self.clock(), detail=detail, **ids
-            )
-
     # -- typed times ---------------------------------------------------------------------------
 
-    async def _typed_time(self, message: Message, draft: TelegramDraftRow, typed: str) -> None:
+    async def _typed_time(self, message: Message, draft: Draft, typed: str) -> None:
         tz = self.settings.tz
         try:
             at = parse_local_time(typed, now=self.clock(), tz=tz)
@@ -447,91 +394,122 @@ class StaffDialog:
                 reply = texts.BOT_TIME_UNPARSEABLE.format(typed=typed)
             await message.answer(reply, parse_mode=None)
             return
-        await self._save(draft.id, status=CONFIRM, publish_at=at)
+        await self._propose(message, draft, at)
+
+    async def _propose(self, message: Message, draft: Draft, at: datetime) -> None:
+        """Remember the understood time and ask to confirm it."""
+        if not await self.drafts.move(
+            draft.draft_id, expect=DraftStatus.TIME, to=DraftStatus.CONFIRM, publish_at=at
+        ):
+            return
         await message.answer(
-            texts.BOT_CONFIRM_TIME.format(at=format_local(at, tz)),
+            texts.BOT_CONFIRM_TIME.format(at=format_local(at, self.settings.tz)),
             parse_mode=None,
-            reply_markup=self._confirm_keyboard(draft.id),
+            reply_markup=self._confirm_keyboard(draft.draft_id),
+        )
+
+    async def _ask_time(self, bot: Bot, draft: Draft) -> None:
+        await bot.send_message(
+            draft.chat_id,
+            texts.BOT_ASK_TIME.format(zone=self.settings.telegram.timezone),
+            parse_mode=None,
         )
 
     # -- buttons -------------------------------------------------------------------------------
 
-    async def on_unknown_button(self, query: CallbackQuery) -> None:
-        if query.from_user.id not in self.staff:
-            await self._refuse_button(query)
-            return
-        logger.info("user=%s pressed unknown button data=%r", query.from_user.id, query.data)
-        await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
-
     async def on_draft_button(
         self, query: CallbackQuery, callback_data: DraftCb, bot: Bot
     ) -> None:
-        user_id = query.from_user.id
-        if user_id not in self.staff:
-            await self._refuse_button(query)
-            return
         # Presses run as concurrent tasks: two quick toggles must not overwrite each other.
         async with self._locks.setdefault(callback_data.d, asyncio.Lock()):
             await self._draft_button(query, callback_data, bot)
 
     async def _draft_button(self, query: CallbackQuery, callback_data: DraftCb, bot: Bot) -> None:
-        user_id = query.from_user.id
-        draft = await self._draft(callback_data.d)
+        draft = await self.drafts.get(callback_data.d)
         if draft is None:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.BOT_BUTTON_UNKNOWN, show_alert=True)
             return
-        if draft.user_id != user_id:
+        if draft.user_id != query.from_user.id:
             await query.answer(texts.BOT_NOT_YOURS, show_alert=True)
             return
         action = callback_data.a
         allowed = {
-            OPEN: {"acc", "plat", "now", "sched", "cancel"},
-            TIME: {"cancel"},
-            CONFIRM: {"ok", "retime", "cancel"},
+            DraftStatus.OPEN: {"acc", "plat", "now", "sched", "cancel"},
+            DraftStatus.TIME: {"cancel"},
+            DraftStatus.CONFIRM: {"ok", "retime", "cancel"},
         }.get(draft.status, set())
         if action not in allowed:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await self._stale(query, draft)
             return
         if action in ("acc", "plat"):
             await self._toggle(query, draft, action, callback_data.v)
         elif action == "cancel":
-            await self._save(draft.id, status=CANCELLED)
-            await self._audit(user_id, "draft_cancel", f"draft={draft.id} kind={draft.kind}")
+            if not await self.drafts.cancel(draft):
+                await self._stale(query, draft)
+                return
             await query.answer()
-            await self._close_message(query, texts.BOT_CANCELLED)
+            await close_message(query, texts.BOT_CANCELLED)
         elif action == "now":
             await self._submit(query, bot, draft, None)
-        elif action == "sched" or action == "retime":
-            await self._save(draft.id, status=TIME, publish_at=None)
+        elif action == "sched":
+            if not draft.accounts or not draft.platforms:
+                await query.answer(texts.BOT_NEED_TARGETS, show_alert=True)
+                return
+            if not await self.drafts.move(
+                draft.draft_id, expect=DraftStatus.OPEN, to=DraftStatus.TIME
+            ):
+                await self._stale(query, draft)
+                return
             await query.answer()
-            if action == "retime":
-                await self._close_message(query, None)
-            await bot.send_message(
-                draft.chat_id,
-                texts.BOT_ASK_TIME.format(zone=self.settings.telegram.timezone),
-                parse_mode=None,
-            )
+            await self._ask_time(bot, draft)
+        elif action == "retime":
+            if not await self.drafts.move(
+                draft.draft_id, expect=DraftStatus.CONFIRM, to=DraftStatus.TIME
+            ):
+                await self._stale(query, draft)
+                return
+            await query.answer()
+            await close_message(query, None)
+            await self._ask_time(bot, draft)
         elif action == "ok":
             await self._confirm_time(query, bot, draft)
 
-    async def _close_message(self, query: CallbackQuery, text: str | None) -> None:
-        """Take the buttons off the pressed message (and replace its text, if given)."""
-        message = query.message
-        if not isinstance(message, Message):
-            return
-        try:
-            if text is None:
-                await message.edit_reply_markup(reply_markup=None)
-            else:
-                await message.edit_text(text, parse_mode=None, reply_markup=None)
-        except TelegramAPIError as exc:
-            logger.info("could not update a bot message: %s", exc.message)
+    async def _stale(self, query: CallbackQuery, draft: Draft) -> None:
+        """Say what already happened to the draft; a finished draft's buttons come off."""
+        fresh = await self.drafts.get(draft.draft_id) or draft
+        await query.answer(await self._what_happened(fresh), show_alert=True)
+        if fresh.status in (DraftStatus.DONE, DraftStatus.CANCELLED, DraftStatus.SUPERSEDED):
+            await close_message(query, None)
 
-    async def _toggle(
-        self, query: CallbackQuery, draft: TelegramDraftRow, what: str, value: str
-    ) -> None:
-        accounts = _json_list(draft.accounts)
-        platforms = _json_list(draft.platforms)
+    async def _what_happened(self, draft: Draft) -> str:
+        if draft.status is DraftStatus.CANCELLED:
+            return texts.BOT_STALE_CANCELLED
+        if draft.status is DraftStatus.SUPERSEDED:
+            return texts.BOT_STALE_SUPERSEDED
+        if draft.status in (DraftStatus.TIME, DraftStatus.CONFIRM):
+            return texts.BOT_STALE_WAITING_TIME
+        if draft.status is not DraftStatus.DONE:
+            return texts.BOT_BUTTON_UNKNOWN
+        if draft.kind is DraftKind.RESCHEDULE:
+            return texts.BOT_STALE_RESCHEDULED
+        view = (
+            await self.service.view(draft.publication_id)
+            if draft.publication_id is not None
+            else None
+        )
+        if view is None:
+            return texts.BOT_STALE_SENDING
+        statuses = {d.status for d in view.deliveries}
+        if DeliveryStatus.PUBLISHED in statuses:
+            return texts.BOT_STALE_PUBLISHED
+        soon = self.clock() + _SCHEDULED_AFTER
+        if any(d.status is DeliveryStatus.PENDING and d.due_at > soon for d in view.deliveries):
+            return texts.BOT_STALE_SCHEDULED
+        return texts.BOT_STALE_SENDING
+
+    async def _toggle(self, query: CallbackQuery, draft: Draft, what: str, value: str) -> None:
+        accounts = list(draft.accounts)
+        platforms = list(draft.platforms)
         if what == "acc":
             if value == "*":
                 accounts = (
@@ -543,30 +521,24 @@ class StaffDialog:
                 accounts = (
                     [a for a in accounts if a != value]
                     if value in accounts
-                    else [
-                        *accounts,
-                        value,
-                    ]
+                    else [*accounts, value]
                 )
             else:
-                await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+                await query.answer(texts.BOT_BUTTON_UNKNOWN, show_alert=True)
                 return
             accounts = [a for a in self.settings.accounts if a in accounts]
         else:
             known = [str(p) for p in self._platforms()]
             if value not in known:
-                await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+                await query.answer(texts.BOT_BUTTON_UNKNOWN, show_alert=True)
                 return
             platforms = (
-                [p for p in platforms if p != value]
-                if value in platforms
-                else [
-                    *platforms,
-                    value,
-                ]
+                [p for p in platforms if p != value] if value in platforms else [*platforms, value]
             )
             platforms = [p for p in known if p in platforms]
-        await self._save(draft.id, accounts=json.dumps(accounts), platforms=json.dumps(platforms))
+        if not await self.drafts.set_targets(draft.draft_id, accounts, platforms):
+            await self._stale(query, draft)
+            return
         await query.answer()
         message = query.message
         if isinstance(message, Message):
@@ -574,46 +546,41 @@ class StaffDialog:
                 await message.edit_text(
                     self._panel_text(accounts, platforms),
                     parse_mode=None,
-                    reply_markup=self._panel_keyboard(draft.id, accounts, platforms),
+                    reply_markup=self._panel_keyboard(draft.draft_id, accounts, platforms),
                 )
             except TelegramAPIError as exc:
                 logger.info("panel not updated: %s", exc.message)
 
     async def _submit(
-        self, query: CallbackQuery, bot: Bot, draft: TelegramDraftRow, at: datetime | None
+        self, query: CallbackQuery, bot: Bot, draft: Draft, at: datetime | None
     ) -> None:
-        accounts = _json_list(draft.accounts)
-        platforms = [Platform(p) for p in _json_list(draft.platforms)]
-        if not accounts or not platforms:
+        platforms = [Platform(p) for p in draft.platforms]
+        if not draft.accounts or not platforms:
             await query.answer(texts.BOT_NEED_TARGETS, show_alert=True)
             return
         try:
-            targets = chosen_targets(self.settings, accounts, platforms)
+            targets = chosen_targets(self.settings, list(draft.accounts), platforms)
         except UsageError as exc:
             await query.answer(texts.BOT_TARGETS_INVALID.format(detail=exc), show_alert=True)
             return
-        now = self.clock()
         # Claim the draft first, so a double press cannot submit twice.
-        async with self.sessionmaker() as session, session.begin():
-            claimed = await session.execute(
-                update(TelegramDraftRow)
-                .where(TelegramDraftRow.id == draft.id, TelegramDraftRow.status == draft.status)
-                .values(status=DONE, updated_at=now)
-            )
-        if not claimed.rowcount:  # type: ignore[attr-defined]
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+        if not await self.drafts.move(
+            draft.draft_id, expect=draft.status, to=DraftStatus.DONE, publish_at=at
+        ):
+            await self._stale(query, draft)
             return
+        actor = actor_of(draft.user_id)
         result = await self.service.submit(
             NewPublication(
-                content=_content(draft),
+                content=draft.content,
                 targets=targets,
-                publish_at=at or now,
+                publish_at=at or self.clock(),
                 source=PublicationSource.BOT,
-                author=self._actor(draft.user_id),
+                author=actor,
             ),
-            actor=self._actor(draft.user_id),
+            actor=actor,
         )
-        await self._save(draft.id, publication_id=result.publication_id)
+        await self.drafts.set_publication(draft.draft_id, result.publication_id)
         await query.answer()
         reply = (
             texts.BOT_SUBMITTED_NOW.format(id=result.publication_id)
@@ -622,31 +589,36 @@ class StaffDialog:
                 id=result.publication_id, at=format_local(at, self.settings.tz)
             )
         )
-        await self._close_message(query, reply)
-        await TelegramReporter(bot=bot, settings=self.settings, service=self.service).refresh(
-            result.publication_id
-        )
+        await close_message(query, reply)
+        await self.reporter_for(bot).refresh(result.publication_id)
 
-    async def _confirm_time(self, query: CallbackQuery, bot: Bot, draft: TelegramDraftRow) -> None:
+    async def _confirm_time(self, query: CallbackQuery, bot: Bot, draft: Draft) -> None:
         tz = self.settings.tz
         at = draft.publish_at
         if at is None or at < self.clock():
-            await self._save(draft.id, status=TIME, publish_at=None)
+            if not await self.drafts.move(
+                draft.draft_id, expect=DraftStatus.CONFIRM, to=DraftStatus.TIME
+            ):
+                await self._stale(query, draft)
+                return
             await query.answer()
-            await self._close_message(
+            await close_message(
                 query,
-                texts.BOT_TIME_PAST.format(at=format_local(at, tz)) if at else texts.BOT_ASK_TIME,
+                texts.BOT_TIME_PAST.format(at=format_local(at, tz))
+                if at
+                else texts.BOT_ASK_TIME.format(zone=self.settings.telegram.timezone),
             )
             return
-        if draft.kind == COMPOSE:
+        if draft.kind is DraftKind.COMPOSE:
             await self._submit(query, bot, draft, at)
             return
-        if draft.publication_id is None:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+        if draft.publication_id is None or not await self.drafts.move(
+            draft.draft_id, expect=DraftStatus.CONFIRM, to=DraftStatus.DONE, publish_at=at
+        ):
+            await self._stale(query, draft)
             return
-        await self._save(draft.id, status=DONE)
         moved = await self.service.reschedule(
-            draft.publication_id, at, actor=self._actor(draft.user_id)
+            draft.publication_id, at, actor=actor_of(draft.user_id)
         )
         await query.answer()
         if moved:
@@ -655,121 +627,13 @@ class StaffDialog:
             )
         else:
             reply = texts.BOT_QUEUE_NOTHING_TO_MOVE.format(id=draft.publication_id)
-        await self._close_message(query, reply)
+        await close_message(query, reply)
         if moved:
-            await TelegramReporter(bot=bot, settings=self.settings, service=self.service).refresh(
-                draft.publication_id
-            )
+            await self.reporter_for(bot).refresh(draft.publication_id)
 
-    # -- /help ----------------------------------------------------------------
 
-    async def _help(self, message: Message) -> None:
-        await message.answer(
-            texts.BOT_HELP.format(zone=self.settings.telegram.timezone), parse_mode=None
-        )
-
-    # -- deleting ------------------------------------------------------------------------------
-
-    def _source_of_link(self, link: str) -> tuple[int, int] | None:
-        match = _POST_LINK.search(link)
-        if match is None:
-            return None
-        message_id = int(match["msg"])
-        if match["internal"]:
-            return int(f"-100{match['internal']}"), message_id
-        for account in self.settings.accounts.values():
-            username = account.telegram_channel_username
-            if username and username.lower() == match["username"].lower():
-                if account.telegram_channel_id is None:
-                    return None
-                return account.telegram_channel_id, message_id
-        return None
-
-    async def _delete_by_link(self, message: Message, link: str) -> None:
-        if not link:
-            await message.answer(texts.BOT_DELETE_USAGE, parse_mode=None)
-            return
-        source = self._source_of_link(link)
-        info = await self.service.by_source(*source) if source else None
-        info = info or await self.service.by_link(link)  # MAX posts, links to copies
-        if info is None:
-            await message.answer(texts.BOT_DELETE_NOT_FOUND, parse_mode=None)
-            return
-        await self._ask_delete(message, info.publication_id)
-
-    async def on_staff_chat(self, message: Message, bot: Bot) -> None:
-        reply = message.reply_to_message
-        user = message.from_user
-        text = (message.text or "").strip().lower().strip("!.")
-        if reply is None or user is None or text not in texts.DELETE_WORDS:
-            return
-        if reply.from_user is None or reply.from_user.id != bot.id:
-            return
-        if user.id not in self.staff:
-            await self._refuse(message)
-            return
-        info = await self.service.by_report(message.chat.id, reply.message_id)
-        if info is None:
-            await message.reply(texts.BOT_DELETE_NOT_FOUND, parse_mode=None)
-            return
-        await self._ask_delete(message, info.publication_id)
-
-    async def _ask_delete(self, message: Message, publication_id: int) -> None:
-        view = await self.service.view(publication_id)
-        if view is None:
-            await message.answer(texts.BOT_DELETE_NOT_FOUND, parse_mode=None)
-            return
-        if view.info.deleted_at is not None:
-            await message.answer(
-                texts.BOT_DELETE_ALREADY.format(id=publication_id), parse_mode=None
-            )
-            return
-        targets = ", ".join(
-            f"{self._account_label(d.account)} · {platform_name(d.platform)}"
-            for d in view.deliveries
-            if d.account in self.settings.accounts
-        )
-        await message.reply(
-            texts.BOT_DELETE_CONFIRM.format(id=publication_id, targets=targets),
-            parse_mode=None,
-            reply_markup=InlineKeyboardMarkup(
-                inline_keyboard=[
-                    [
-                        InlineKeyboardButton(
-                            text=texts.BOT_BUTTON_DELETE_CONFIRM,
-                            callback_data=DeleteCb(a="yes", p=publication_id).pack(),
-                        ),
-                        InlineKeyboardButton(
-                            text=texts.BOT_BUTTON_DELETE_KEEP,
-                            callback_data=DeleteCb(a="no", p=publication_id).pack(),
-                        ),
-                    ]
-                ]
-            ),
-        )
-
-    async def on_delete_button(
-        self, query: CallbackQuery, callback_data: DeleteCb, bot: Bot
-    ) -> None:
-        user_id = query.from_user.id
-        if user_id not in self.staff:
-            await self._refuse_button(query)
-            return
-        pid = callback_data.p
-        view = await self.service.view(pid)
-        if view is None or callback_data.a not in ("yes", "no"):
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
-            return
-        if callback_data.a == "no":
-            await query.answer()
-            await self._close_message(query, texts.BOT_DELETE_KEPT)
-            return
-        if view.info.deleted_at is not None:
-            await query.answer(texts.BOT_DELETE_ALREADY.format(id=pid), show_alert=True)
-            return
-        await query.answer()
-        await self._close_message(query, None)
-        result = await self.service.delete(pid, actor=self._actor(user_id))
-        await add_notes(self.sessionmaker, pid, copy_notes("delete", result.copies), self.clock())
-        await self._close_message(query, texts.BOT_DELETE_DONE.format(id=pid))
-        await TelegramReporter(bot=bot, settings=self.settings, service=self.service).refresh(pid)
+def _file(item: MediaItem) -> str | FSInputFile:
+    """The Telegram file id when we have one (no upload), else the stored file."""
+    if item.telegram_file_id:
+        return item.telegram_file_id
+    return FSInputFile(item.path, filename=item.file_name)

@@ -1,4 +1,5 @@
-"""The aiogram Dispatcher: channel mirror and staff dialog, wired to the publication service."""
+"""The aiogram Dispatcher: the channel mirror, then every staff feature under one staff-only
+router (see docs/staffbot.md for the order and how to add a feature)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.config import Settings
+from crosspost.drafts import DraftStore
 from crosspost.service import PublicationService
-from staffbot.compose import StaffDialog
+from staffbot.access import staff_router
+from staffbot.compose import ComposeDialog
+from staffbot.delete import DeleteFeature
+from staffbot.help import build_fallback_router, build_help_router
 from staffbot.mirror import ALBUM_DEBOUNCE, ChannelMirror
 from staffbot.queue import QueueScreen
+from staffbot.reports import TelegramReporter
 from staffbot.stats import build_stats_router
 from staffbot.status import StatusScreen
+from staffbot.ui import Reporter
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +50,23 @@ def build_dispatcher(
     clock: Callable[[], datetime],
     album_debounce: timedelta = ALBUM_DEBOUNCE,
     on_event_change: Callable[[], Awaitable[None]] | None = None,
+    reporter: Reporter | None = None,
 ) -> Dispatcher:
     """The dispatcher for polling or the webhook. Its startup re-arms albums buffered before a
-    restart; its shutdown stops their timers (the items stay in the database)."""
+    restart; its shutdown stops their timers (the items stay in the database).
+
+    `reporter` is the one staff-chat reporter of the process; without it the bot makes its own
+    for the Bot it runs with."""
     media_dir.mkdir(parents=True, exist_ok=True)
+    own: dict[int, Reporter] = {}
+
+    def reporter_for(bot: Bot) -> Reporter:
+        if reporter is not None:
+            return reporter
+        if bot.id not in own:
+            own[bot.id] = TelegramReporter(bot=bot, settings=settings, service=service)
+        return own[bot.id]
+
     mirror = ChannelMirror(
         settings=settings,
         service=service,
@@ -55,12 +75,13 @@ def build_dispatcher(
         clock=clock,
         album_debounce=album_debounce,
     )
-    dialog = StaffDialog(
+    dialog = ComposeDialog(
         settings=settings,
         service=service,
-        sessionmaker=sessionmaker,
+        drafts=DraftStore(sessionmaker, clock=clock),
         media_dir=media_dir,
         clock=clock,
+        reporter_for=reporter_for,
     )
     dialog.albums.debounce = album_debounce.total_seconds()
     dp = Dispatcher(name="crosspost")
@@ -97,7 +118,16 @@ def build_dispatcher(
     )
     # -- end of /queue, /status --
     dp.include_router(mirror.router)
-    dp.include_router(dialog.router)
+    # Staff features, in order: commands and specific buttons first, compose (which takes any
+    # other private message) and the unknown-button answer last.
+    staff = staff_router(frozenset(settings.telegram.staff))
+    staff.include_router(
+        DeleteFeature(settings=settings, service=service, reporter_for=reporter_for).router
+    )
+    staff.include_router(build_help_router(settings))
+    staff.include_router(dialog.router)
+    staff.include_router(build_fallback_router())
+    dp.include_router(staff)
 
     async def on_startup(bot: Bot) -> None:
         restored = await mirror.albums.restore(bot) + await dialog.albums.restore(bot)
