@@ -10,7 +10,13 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
 from sqlalchemy import select
@@ -34,6 +40,9 @@ _EXCERPT = 120
 # Telegram's message limit; a report longer than this is cut (the log has everything).
 _MAX_REPORT = 4000
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# A report update that failed on a Telegram 5xx or a network fault is tried again after these
+# waits (seconds), then given up until the publication's next event.
+REPORT_RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 60.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +158,8 @@ class TelegramReporter:
     # Keyed by the report message itself, so a new database or staff chat never matches.
     _rendered: ClassVar[dict[tuple[int, int], str]] = {}
     _later: ClassVar[set[asyncio.Task[None]]] = set()
+    # Report updates that failed on a passing fault, by publication: how many times in a row.
+    _failed_tries: ClassVar[dict[int, int]] = {}
 
     def __init__(self, *, bot: Bot, settings: Settings, service: PublicationService) -> None:
         self.bot = bot
@@ -242,9 +253,29 @@ class TelegramReporter:
                 )
                 self._again_after(publication_id, exc.retry_after)
                 return
+            except (TelegramServerError, TelegramNetworkError) as exc:
+                # A passing fault: the report would stay stale until the next event (none may
+                # come once everything settled), so it is refreshed again soon, a few times.
+                tries = self._failed_tries.get(publication_id, 0) + 1
+                self._failed_tries[publication_id] = tries
+                if tries > len(REPORT_RETRY_SECONDS):
+                    logger.warning(
+                        "publication=%s report not sent (gave up): %s", publication_id, exc.message
+                    )
+                    self._failed_tries.pop(publication_id, None)
+                    return
+                logger.warning(
+                    "publication=%s report not sent, again in %ss: %s",
+                    publication_id,
+                    REPORT_RETRY_SECONDS[tries - 1],
+                    exc.message,
+                )
+                self._again_after(publication_id, REPORT_RETRY_SECONDS[tries - 1])
+                return
             except TelegramAPIError as exc:
                 logger.warning("publication=%s report not sent: %s", publication_id, exc.message)
                 return
+            self._failed_tries.pop(publication_id, None)
             self._rendered[(self.chat_id, message_id)] = fingerprint
 
     def _again_after(self, publication_id: int, seconds: float) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.errors import AuthError, OutcomeUnknownError, Reason
 from crosspost.models import Platform, ReconcileOutcome
+from staffbot import reports
 from tests.adapters.telegram.conftest import CHANNEL_ID, STAFF_ID
 from tests.staffbot.bot_harness import (
     STAFF_CHAT_ID,
@@ -74,6 +75,21 @@ async def test_report_says_what_failed_and_what_to_do(harness: Harness) -> None:
     )
     assert report[0].message_id == harness.staff_chat()[0].message_id
     assert len([s for s in harness.staff_chat() if s.method == "sendMessage"]) == 1
+
+
+async def test_a_report_update_lost_to_a_telegram_fault_is_made_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9: a 5xx on the report's last edit left it stale for good (no event follows)."""
+    monkeypatch.setattr(reports, "REPORT_RETRY_SECONDS", (0.01, 0.01, 0.01, 0.01, 0.01))
+    await harness.start_bot()
+    harness.emulator.fail_next("editMessageText", error_code=500, times=3)
+    harness.emulator.post_to_channel(CHANNEL_ID, text="Новость")
+    await harness.wait_published(harness.fake(ADM, Platform.VK))
+    await harness.wait_published(harness.fake(ADM, Platform.OK))
+    final = await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
+    assert len([s for s in harness.staff_chat() if s.method == "sendMessage"]) == 1
+    assert final[0].message_id == harness.staff_chat()[0].message_id
 
 
 async def test_album_of_ten_is_one_publication(harness: Harness) -> None:
