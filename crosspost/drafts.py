@@ -118,7 +118,10 @@ class DraftStore:
     async def get(self, draft_id: int) -> Draft | None:
         async with self.sessionmaker() as session:
             row = await session.get(TelegramDraftRow, draft_id)
-            return _draft(row) if row is not None else None
+        # The table also holds /queue's actions (crosspost.agenda), with statuses of their own.
+        if row is None or row.status not in tuple(DraftStatus):
+            return None
+        return _draft(row)
 
     async def waiting_for_time(self, user_id: int) -> Draft | None:
         """The person's newest draft that waits for a typed time, if any."""

@@ -756,3 +756,9 @@ BOT_DELETE_ORIGINAL_STAYS = "Оригинал в Telegram-канале оста�
 # Preview: one message for each distinct rendering, titled with the platforms that share it.
 BOT_PREVIEW_GROUP_TITLE = "Предпросмотр — {platforms}:"
 BOT_PREVIEW_PLATFORMS_JOIN = ", "
+# Scheduling a new post: {examples} is DATES_EXAMPLES, {when} crosspost.dates.describe_local,
+# {digits} the same moment as «02.12.2026 15:12».
+BOT_ASK_WHEN = "Когда опубликовать? Выберите время кнопкой или напишите его, например: {examples}."
+BOT_CONFIRM_WHEN = "Опубликовать {when}?\n({digits}) Если верно, нажмите «Подтвердить»."
+BOT_TIME_PASSED = "Это время уже прошло: {when}."
+BOT_SUBMITTED_WHEN = "Принято: публикация №{id} выйдет {when} ({digits}). Список — /queue."

@@ -14,7 +14,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from aiogram import Bot, F, Router
@@ -32,7 +32,18 @@ from aiogram.types import (
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.dates import DateParseError, DateProblem, format_local, parse_local_time
+from crosspost.dates import (
+    DateParseError,
+    NeedsTime,
+    Resolved,
+    describe_day,
+    describe_local,
+    explain,
+    format_local,
+    parse_time_on,
+    parse_when,
+    quick_picks,
+)
 from crosspost.drafts import Draft, DraftKind, DraftStatus, DraftStore, actor_of
 from crosspost.errors import UsageError
 from crosspost.models import (
@@ -385,35 +396,86 @@ class ComposeDialog:
 
     async def _typed_time(self, message: Message, draft: Draft, typed: str) -> None:
         tz = self.settings.tz
+        now = self.clock()
         try:
-            at = parse_local_time(typed, now=self.clock(), tz=tz)
-        except DateParseError as exc:
-            if exc.problem is DateProblem.PAST and exc.parsed is not None:
-                reply = texts.BOT_TIME_PAST.format(at=format_local(exc.parsed, tz))
+            if draft.publish_at is not None:
+                # The day came before (NeedsTime): this is its time, or a whole new phrase.
+                day = draft.publish_at.astimezone(tz).date()
+                parsed: Resolved | NeedsTime = parse_time_on(day, typed, now=now, tz=tz)
             else:
-                reply = texts.BOT_TIME_UNPARSEABLE.format(typed=typed)
-            await message.answer(reply, parse_mode=None)
+                parsed = parse_when(typed, now=now, tz=tz)
+        except DateParseError as exc:
+            await message.answer(explain(exc, tz, now=now), parse_mode=None)
             return
-        await self._propose(message, draft, at)
+        if isinstance(parsed, NeedsTime):
+            midnight = datetime.combine(parsed.day, time(0), tzinfo=tz)
+            if await self.drafts.move(
+                draft.draft_id, expect=DraftStatus.TIME, to=DraftStatus.TIME, publish_at=midnight
+            ):
+                await message.answer(
+                    texts.DATES_ASK_TIME_FOR.format(
+                        day=describe_day(parsed.day, today=now.astimezone(tz).date())
+                    ),
+                    parse_mode=None,
+                )
+            return
+        await self._propose(message.bot, draft, parsed.at)
 
-    async def _propose(self, message: Message, draft: Draft, at: datetime) -> None:
-        """Remember the understood time and ask to confirm it."""
-        if not await self.drafts.move(
+    async def _propose(self, bot: Bot | None, draft: Draft, at: datetime) -> None:
+        """Remember the understood time and ask to confirm it, in words and in digits."""
+        if bot is None or not await self.drafts.move(
             draft.draft_id, expect=DraftStatus.TIME, to=DraftStatus.CONFIRM, publish_at=at
         ):
             return
-        await message.answer(
-            texts.BOT_CONFIRM_TIME.format(at=format_local(at, self.settings.tz)),
+        await bot.send_message(
+            draft.chat_id,
+            texts.BOT_CONFIRM_WHEN.format(when=self._when(at), digits=self._digits(at)),
             parse_mode=None,
             reply_markup=self._confirm_keyboard(draft.draft_id),
         )
 
-    async def _ask_time(self, bot: Bot, draft: Draft) -> None:
+    def _when(self, at: datetime) -> str:
+        return describe_local(at, self.settings.tz, now=self.clock())
+
+    def _digits(self, at: datetime) -> str:
+        return format_local(at, self.settings.tz)
+
+    async def _ask_time(self, bot: Bot, draft: Draft, prefix: str = "") -> None:
+        """The question, with quick-pick buttons next to free typing."""
+        picks = [
+            InlineKeyboardButton(
+                text=label,
+                callback_data=DraftCb(
+                    d=draft.draft_id, a="pick", v=str(int(at.timestamp()))
+                ).pack(),
+            )
+            for label, at in quick_picks(self.clock(), self.settings.tz)
+        ]
+        rows = [picks[k : k + 3] for k in range(0, len(picks), 3)]
+        cancel = InlineKeyboardButton(
+            text=texts.BOT_BUTTON_CANCEL,
+            callback_data=DraftCb(d=draft.draft_id, a="cancel").pack(),
+        )
         await bot.send_message(
             draft.chat_id,
-            texts.BOT_ASK_TIME.format(zone=self.settings.telegram.timezone),
+            prefix + texts.BOT_ASK_WHEN.format(examples=texts.DATES_EXAMPLES),
             parse_mode=None,
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=[*rows, [cancel]]),
         )
+
+    async def _picked(self, query: CallbackQuery, bot: Bot, draft: Draft, value: str) -> None:
+        try:
+            at = datetime.fromtimestamp(int(value), tz=UTC)
+        except (ValueError, OverflowError):
+            await query.answer(texts.BOT_BUTTON_UNKNOWN, show_alert=True)
+            return
+        await query.answer()
+        await close_message(query, None)
+        if at < self.clock():
+            passed = texts.BOT_TIME_PASSED.format(when=self._when(at)) + "\n\n"
+            await self._ask_time(bot, draft, passed)
+            return
+        await self._propose(bot, draft, at)
 
     # -- buttons -------------------------------------------------------------------------------
 
@@ -435,7 +497,7 @@ class ComposeDialog:
         action = callback_data.a
         allowed = {
             DraftStatus.OPEN: {"acc", "plat", "now", "sched", "cancel"},
-            DraftStatus.TIME: {"cancel"},
+            DraftStatus.TIME: {"cancel", "pick"},
             DraftStatus.CONFIRM: {"ok", "retime", "cancel"},
         }.get(draft.status, set())
         if action not in allowed:
@@ -471,6 +533,8 @@ class ComposeDialog:
             await query.answer()
             await close_message(query, None)
             await self._ask_time(bot, draft)
+        elif action == "pick":
+            await self._picked(query, bot, draft, callback_data.v)
         elif action == "ok":
             await self._confirm_time(query, bot, draft)
 
@@ -585,8 +649,8 @@ class ComposeDialog:
         reply = (
             texts.BOT_SUBMITTED_NOW.format(id=result.publication_id)
             if at is None
-            else texts.BOT_SUBMITTED_AT.format(
-                id=result.publication_id, at=format_local(at, self.settings.tz)
+            else texts.BOT_SUBMITTED_WHEN.format(
+                id=result.publication_id, when=self._when(at), digits=self._digits(at)
             )
         )
         await close_message(query, reply)
@@ -602,12 +666,9 @@ class ComposeDialog:
                 await self._stale(query, draft)
                 return
             await query.answer()
-            await close_message(
-                query,
-                texts.BOT_TIME_PAST.format(at=format_local(at, tz))
-                if at
-                else texts.BOT_ASK_TIME.format(zone=self.settings.telegram.timezone),
-            )
+            await close_message(query, None)
+            passed = texts.BOT_TIME_PASSED.format(when=self._when(at)) + "\n\n" if at else ""
+            await self._ask_time(bot, draft, passed)
             return
         if draft.kind is DraftKind.COMPOSE:
             await self._submit(query, bot, draft, at)
