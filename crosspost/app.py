@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiogram import Bot, Dispatcher
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
 from crosspost.coordination import Coordinator, coordinator_for
 from crosspost.db import (
+    DeliveryRow,
     create_engine,
     create_sessionmaker,
     migrate,
@@ -58,6 +60,10 @@ LEASE_SWEEP_EVERY = timedelta(seconds=30)
 MEDIA_CLEANUP_EVERY = timedelta(hours=1)
 # Media stays this long after its deliveries settle, so a quick edit can still use it.
 MEDIA_KEEP = timedelta(hours=24)
+# At start, the staff reports of publications whose deliveries changed this shortly before are
+# brought up to date: the last run may have died between a commit and the report's edit (or
+# while a report update waited to be tried again).
+REPORT_SWEEP = timedelta(seconds=90)
 # OK extends a long-lived token to 30 days from its last use (platforms.md §3.4).
 OK_TOKEN_LIFETIME = timedelta(days=30)
 # Publishers checked at once by `crosspost check`; each still keeps its own per-token limit.
@@ -261,6 +267,33 @@ class App:
         if expired:
             self.drainer.wake()
         return len(expired)
+
+    async def refresh_recent_reports(self) -> int:
+        """Bring the staff reports of recently changed publications up to date (at start).
+        Returns how many were looked at; never raises."""
+        from staffbot.reports import TelegramReporter
+
+        reporters = [
+            s for s in getattr(self.drainer.sink, "sinks", ()) if isinstance(s, TelegramReporter)
+        ]
+        if not reporters:
+            return 0
+        since = self.clock() - REPORT_SWEEP
+        try:
+            async with self.sessionmaker() as session:
+                ids = list(
+                    await session.scalars(
+                        select(DeliveryRow.publication_id)
+                        .where(DeliveryRow.updated_at >= since)
+                        .distinct()
+                    )
+                )
+            for publication_id in ids:
+                await reporters[0].refresh(publication_id)
+        except Exception:
+            logger.exception("refreshing recent staff reports failed")
+            return 0
+        return len(ids)
 
     async def cleanup_media(self) -> int:
         now = self.clock()
@@ -578,6 +611,7 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
     # full passes (aiogram's large heap made them take ~100 ms).
     gc.collect()
     gc.freeze()
+    reports_task = asyncio.create_task(app.refresh_recent_reports(), name="report sweep")
     logger.info(
         "crosspost running: %s accounts, %s publishers",
         len(app.settings.accounts),
@@ -590,6 +624,9 @@ async def run_service(app: App, *, stop: asyncio.Event | None = None) -> None:
         if task.exception() is not None:
             logger.error("%s stopped unexpectedly: %r", task.get_name(), task.exception())
     logger.info("stopping: no new claims; waiting for sends in flight")
+    reports_task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await reports_task
     await leader.stop()
     leader_task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -13,6 +13,7 @@ import pytest
 from crosspost.app import App, build_app, run_service
 from crosspost.config import parse_settings
 from crosspost.emulators.ok import OkEmulator
+from crosspost.emulators.stack import eventually
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.emulators.vk import VkEmulator
 from crosspost.models import Platform
@@ -129,3 +130,36 @@ def test_one_run_per_sqlite_database(tmp_path: Path) -> None:
     assert again is not None
     again.release()
     assert RunLock.acquire("postgresql+asyncpg://u@h/db") is None
+
+
+async def test_a_report_the_last_run_did_not_update_is_updated_at_start(world: World) -> None:
+    """Issue 9: a run killed between a delivery's commit and its report's edit left the report
+    stale for good; the next start brings recent reports up to date."""
+    world.tg.fail_next(
+        "editMessageText", error_code=400, description="Bad Request: lost edit", times=1000
+    )
+    stop = asyncio.Event()
+    service = asyncio.create_task(run_service(world.app, stop=stop))
+    try:
+        await world.tg.wait_for_request("getUpdates")
+        world.tg.post_to_channel(ACCOUNTS["administration"]["channel"], text=DEMO_TEXT)
+        await world.tg.wait_for_sent(
+            lambda s: s.chat_id == STAFF_CHAT_ID and s.method == "sendMessage", timeout=15
+        )
+
+        async def all_published() -> bool:
+            async with world.app.sessionmaker() as session:
+                listed = await DeliveryRepository(session).list_deliveries()
+            return {d.status for d in listed} == {"published"}
+
+        await eventually(all_published, within=15)
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await service
+    [report] = world.tg.messages(STAFF_CHAT_ID).values()
+    assert str(report.get("text", "")).count("✅") < 2  # stale: the edits were lost
+    world.tg._faults.clear()
+    assert await world.app.refresh_recent_reports() == 1
+    [report] = world.tg.messages(STAFF_CHAT_ID).values()
+    assert str(report.get("text", "")).count("✅") == 2
