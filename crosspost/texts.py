@@ -704,6 +704,8 @@ QUEUE_TEXT_SAVED_PUBLISHED = (
 QUEUE_TEXT_SAME = "Текст тот же — публикация №{id} остаётся как была."
 QUEUE_ACTION_DROPPED = "Хорошо, публикация №{id} остаётся как была."
 QUEUE_NOT_YOURS = "Эту кнопку нажимал другой сотрудник."
+QUEUE_STALE = "Эта кнопка уже не действует: это уже сделано или отменено. Откройте /queue заново."
+QUEUE_REPORT_STALE = "Уже сделано — что с публикацией сейчас, видно в этом отчёте."
 
 STATUS_TITLE = "Состояние аккаунтов"
 STATUS_TARGET = "{account} · {platform}"
@@ -718,6 +720,7 @@ STATUS_PAUSED_HINT = (
 STATUS_BUTTON_RESUME = "Возобновить: {target}"
 STATUS_RESUMED = "{target}: публикации возобновлены, копии из очереди уходят."
 STATUS_NOT_PAUSED = "{target}: уже работает."
+STATUS_STALE = "Эта кнопка уже не действует. Откройте /status заново."
 # What happened and what a press officer can do; never a console command (IT gets those).
 STATUS_REASONS = {
     "network": "нет связи с площадкой, повторим сами",

@@ -61,6 +61,8 @@ PAGE_POSTS = 10
 _LINE_EXCERPT = 48
 _BUTTON_EXCERPT = 28
 _CARD_TEXT = 1500
+# Telegram takes 4096 characters a message: the new text is shown up to this, with the preamble.
+_CONFIRM_TEXT = 3500
 # A short text sent while a new time is awaited is the time; anything longer is a new post.
 _TIME_MAX_CHARS = 60
 
@@ -136,6 +138,11 @@ def excerpt(text: str, limit: int) -> str:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
     return cut.rstrip(",.;:—- ") + texts.ELLIPSIS
+
+
+def excerpt_lines(text: str, limit: int) -> str:
+    """The text as typed (line breaks kept), cut to `limit` characters."""
+    return text if len(text) <= limit else text[:limit].rstrip() + texts.ELLIPSIS
 
 
 class QueueScreen:
@@ -389,7 +396,7 @@ class QueueScreen:
             await query.answer()
             await self._ask(bot, started, post)
         else:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.QUEUE_STALE, show_alert=True)
 
     def _drop_keyboard(self, action_id: int) -> InlineKeyboardMarkup:
         return InlineKeyboardMarkup(
@@ -501,7 +508,7 @@ class QueueScreen:
         self, answer: Callable[..., Awaitable[Any]], action: QueueAction, at: datetime
     ) -> None:
         if not await self.actions.propose_time(action.action_id, at):
-            await answer(texts.BOT_STALE_BUTTON, parse_mode=None)
+            await answer(texts.QUEUE_STALE, parse_mode=None)
             return
         await answer(
             texts.QUEUE_CONFIRM_TIME.format(id=action.publication_id, when=self._when(at)),
@@ -520,11 +527,13 @@ class QueueScreen:
             )
             return
         if not await self.actions.propose_text(action.action_id, text):
-            await message.answer(texts.BOT_STALE_BUTTON, parse_mode=None)
+            await message.answer(texts.QUEUE_STALE, parse_mode=None)
             return
         await message.answer(
             texts.QUEUE_CONFIRM_TEXT.format(
-                id=action.publication_id, targets=self._targets(post.targets), text=text.text
+                id=action.publication_id,
+                targets=self._targets(post.targets),
+                text=excerpt_lines(text.text, _CONFIRM_TEXT),
             ),
             parse_mode=None,
             link_preview_options=_NO_PREVIEW,
@@ -536,7 +545,7 @@ class QueueScreen:
     ) -> None:
         action = await self.actions.get(callback_data.i)
         if action is None:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.QUEUE_STALE, show_alert=True)
             return
         if action.user_id != query.from_user.id:
             await query.answer(texts.QUEUE_NOT_YOURS, show_alert=True)
@@ -554,7 +563,7 @@ class QueueScreen:
             if post is None:
                 await self.actions.cancel(action.action_id)
             await query.answer(
-                texts.QUEUE_GONE.format(id=pid) if post is None else texts.BOT_STALE_BUTTON,
+                texts.QUEUE_GONE.format(id=pid) if post is None else texts.QUEUE_STALE,
                 show_alert=True,
             )
             await close_message(query, None)
@@ -584,7 +593,7 @@ class QueueScreen:
             await self._propose_time(answer, action, at)
             return
         if what != "ok" or action.status is not ActionStatus.CONFIRM:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.QUEUE_STALE, show_alert=True)
             return
         if action.kind is ActionKind.RESCHEDULE:
             await self._reschedule(query, bot, action, post)
@@ -608,7 +617,7 @@ class QueueScreen:
             await self._ask(bot, action, post)
             return
         if not await self.actions.finish(action.action_id):
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.QUEUE_STALE, show_alert=True)
             return
         await self.service.reschedule(post.publication_id, at, actor=self._actor(action.user_id))
         await query.answer()
@@ -621,7 +630,7 @@ class QueueScreen:
         self, query: CallbackQuery, bot: Bot, action: QueueAction, post: Post
     ) -> None:
         if action.text is None or not await self.actions.finish(action.action_id):
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.QUEUE_STALE, show_alert=True)
             return
         pid = post.publication_id
         old = await self.service.content(pid)
@@ -661,7 +670,7 @@ class QueueScreen:
             "cancel": (DeliveryStatus.HELD,),
         }.get(callback_data.a, ())
         if delivery is None or delivery.status not in allowed:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.QUEUE_REPORT_STALE, show_alert=True)
             return
         actor = self._actor(query.from_user.id)
         if callback_data.a == "retry":

@@ -131,7 +131,7 @@ class StatusScreen:
             str(p) for p in self.settings.accounts[account].platforms
         }
         if callback_data.a != "resume" or not known:
-            await query.answer(texts.BOT_STALE_BUTTON, show_alert=True)
+            await query.answer(texts.STATUS_STALE, show_alert=True)
             return
         platform = Platform(callback_data.pl)
         resumed = await self.service.resume(account, platform, actor=f"tg:{query.from_user.id}")
