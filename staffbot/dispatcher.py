@@ -105,18 +105,6 @@ def build_dispatcher(
     dp.include_router(events.router)
     dp.include_router(RecurringDialog(settings=settings, service=service, clock=clock).router)
     # -- end of events and recurring posts --
-    # -- /queue, /status and report buttons (staff only; strangers fall through to the dialog) --
-    dp.include_router(
-        QueueScreen(
-            settings=settings, service=service, sessionmaker=sessionmaker, clock=clock
-        ).router
-    )
-    dp.include_router(
-        StatusScreen(
-            settings=settings, service=service, sessionmaker=sessionmaker, clock=clock
-        ).router
-    )
-    # -- end of /queue, /status --
     dp.include_router(mirror.router)
     # Staff features, in order: commands and specific buttons first, compose (which takes any
     # other private message) and the unknown-button answer last.
@@ -125,6 +113,22 @@ def build_dispatcher(
         DeleteFeature(settings=settings, service=service, reporter_for=reporter_for).router
     )
     staff.include_router(build_help_router(settings))
+    # -- /queue, /status and report buttons: before compose, which takes any private message --
+    staff.include_router(
+        QueueScreen(
+            settings=settings,
+            service=service,
+            sessionmaker=sessionmaker,
+            clock=clock,
+            reporter_for=reporter_for,
+        ).router
+    )
+    staff.include_router(
+        StatusScreen(
+            settings=settings, service=service, sessionmaker=sessionmaker, clock=clock
+        ).router
+    )
+    # -- end of /queue, /status --
     staff.include_router(dialog.router)
     staff.include_router(build_fallback_router())
     dp.include_router(staff)

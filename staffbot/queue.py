@@ -2,7 +2,7 @@
 day, with a card per post to cancel it, move it or change its text; and the retry/cancel buttons
 on staff-chat reports.
 
-Staff only: strangers' commands and presses fall through to the dialog, which refuses them once.
+Staff only: the router sits under staffbot.access.staff_router, which refuses strangers once.
 Callback data is only a pointer: every press re-reads the publication, delivery or action.
 A new time or text being typed is kept in the database (crosspost.agenda.QueueActions).
 """
@@ -24,7 +24,6 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     Message,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -49,13 +48,13 @@ from crosspost.queue import DeliveryRepository
 from crosspost.richtext import from_telegram
 from crosspost.service import PublicationService
 from staffbot.mirror import part_from_message
-from staffbot.reports import DeliveryCb, TelegramReporter
+from staffbot.reports import DeliveryCb
+from staffbot.ui import NO_PREVIEW, Reporter, ReporterFor, account_label, close_message
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # Posts per page of /queue, in time order: a day cut by a page boundary goes on on the next page.
 PAGE_POSTS = 10
 _LINE_EXCERPT = 48
@@ -106,32 +105,6 @@ def paginate(posts: Sequence[Post], settings: Settings) -> list[list[DayBlock]]:
     return pages
 
 
-async def close_message(query: CallbackQuery, text: str | None) -> None:
-    """Take the buttons off the pressed message (and replace its text, if given)."""
-    message = query.message
-    if not isinstance(message, Message):
-        return
-    try:
-        if text is None:
-            await message.edit_reply_markup(reply_markup=None)
-        else:
-            await message.edit_text(
-                text, parse_mode=None, reply_markup=None, link_preview_options=_NO_PREVIEW
-            )
-    except TelegramAPIError as exc:
-        logger.info("could not update a bot message: %s", exc.message)
-
-
-def account_label(settings: Settings, name: str) -> str:
-    """The first word of the account's title when no other account shares it."""
-    if name not in settings.accounts:
-        return name
-    title = settings.accounts[name].title
-    first = title.split()[0]
-    firsts = [a.title.split()[0] for a in settings.accounts.values()]
-    return first if firsts.count(first) == 1 else title
-
-
 def excerpt(text: str, limit: int) -> str:
     flat = " ".join(text.split())
     if len(flat) <= limit:
@@ -153,31 +126,30 @@ class QueueScreen:
         service: PublicationService,
         sessionmaker: async_sessionmaker[AsyncSession],
         clock: Clock,
+        reporter_for: ReporterFor,
     ) -> None:
         self.settings = settings
         self.service = service
         self.sessionmaker = sessionmaker
         self.clock = clock
+        self.reporter_for = reporter_for
         self.agenda = Agenda(sessionmaker)
         self.actions = QueueActions(sessionmaker, clock)
-        self.staff = frozenset(settings.telegram.staff)
-        staff = F.from_user.id.in_(self.staff)
+        # Under the staff router: its middleware refuses strangers once.
         private = F.chat.type == "private"
         self.router = Router(name="staff-queue")
-        self.router.message.register(
-            self.on_queue, Command("queue", ignore_case=True), private, staff
-        )
-        self.router.message.register(self.on_typed, private, staff, self._waiting)
-        self.router.callback_query.register(self.on_page, QueuePageCb.filter(), staff)
-        self.router.callback_query.register(self.on_post_button, QueueCb.filter(), staff)
-        self.router.callback_query.register(self.on_action_button, QueueActionCb.filter(), staff)
-        self.router.callback_query.register(self.on_delivery_button, DeliveryCb.filter(), staff)
+        self.router.message.register(self.on_queue, Command("queue", ignore_case=True), private)
+        self.router.message.register(self.on_typed, private, self._waiting)
+        self.router.callback_query.register(self.on_page, QueuePageCb.filter())
+        self.router.callback_query.register(self.on_post_button, QueueCb.filter())
+        self.router.callback_query.register(self.on_action_button, QueueActionCb.filter())
+        self.router.callback_query.register(self.on_delivery_button, DeliveryCb.filter())
 
     def _actor(self, user_id: int) -> str:
         return f"tg:{user_id}"
 
-    def _reporter(self, bot: Bot) -> TelegramReporter:
-        return TelegramReporter(bot=bot, settings=self.settings, service=self.service)
+    def _reporter(self, bot: Bot) -> Reporter:
+        return self.reporter_for(bot)
 
     # -- words -------------------------------------------------------------------------------
 
@@ -217,7 +189,12 @@ class QueueScreen:
         for account in order:
             if account in platforms:
                 key = tuple(p for p in Platform if p in platforms[account])
-                groups.setdefault(key, []).append(account_label(self.settings, account))
+                label = (
+                    account_label(self.settings, account)
+                    if account in self.settings.accounts
+                    else account
+                )
+                groups.setdefault(key, []).append(label)
         return texts.QUEUE_TARGET_GROUPS.join(
             texts.QUEUE_TARGETS.format(
                 accounts=", ".join(accounts),
@@ -301,7 +278,7 @@ class QueueScreen:
                 chat_id,
                 "\n".join(lines),
                 parse_mode=None,
-                link_preview_options=_NO_PREVIEW,
+                link_preview_options=NO_PREVIEW,
                 reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
             )
 
@@ -351,7 +328,7 @@ class QueueScreen:
                 chat_id,
                 text,
                 parse_mode=None,
-                link_preview_options=_NO_PREVIEW,
+                link_preview_options=NO_PREVIEW,
                 reply_markup=keyboard,
             )
         elif action in ("cancel", "cancel_no") and message is not None:
@@ -379,7 +356,7 @@ class QueueScreen:
                     text,
                     parse_mode=None,
                     reply_markup=keyboard,
-                    link_preview_options=_NO_PREVIEW,
+                    link_preview_options=NO_PREVIEW,
                 )
             except TelegramAPIError as exc:
                 logger.info("queue card not updated: %s", exc.message)
@@ -433,7 +410,7 @@ class QueueScreen:
             action.chat_id,
             text,
             parse_mode=None,
-            link_preview_options=_NO_PREVIEW,
+            link_preview_options=NO_PREVIEW,
             reply_markup=keyboard,
         )
 
@@ -536,7 +513,7 @@ class QueueScreen:
                 text=excerpt_lines(text.text, _CONFIRM_TEXT),
             ),
             parse_mode=None,
-            link_preview_options=_NO_PREVIEW,
+            link_preview_options=NO_PREVIEW,
             reply_markup=self._confirm_keyboard(action),
         )
 

@@ -13,7 +13,6 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    LinkPreviewOptions,
     Message,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,9 +23,7 @@ from crosspost.config import Settings
 from crosspost.errors import Reason
 from crosspost.models import Platform
 from crosspost.service import PublicationService
-from staffbot.queue import account_label
-
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+from staffbot.ui import NO_PREVIEW, account_label
 
 
 class StatusCb(CallbackData, prefix="st"):
@@ -54,12 +51,12 @@ class StatusScreen:
         self.service = service
         self.clock = clock
         self.agenda = Agenda(sessionmaker)
-        staff = F.from_user.id.in_(frozenset(settings.telegram.staff))
+        # Under the staff router: its middleware refuses strangers once.
         self.router = Router(name="staff-status")
         self.router.message.register(
-            self.on_status, Command("status", ignore_case=True), F.chat.type == "private", staff
+            self.on_status, Command("status", ignore_case=True), F.chat.type == "private"
         )
-        self.router.callback_query.register(self.on_resume, StatusCb.filter(), staff)
+        self.router.callback_query.register(self.on_resume, StatusCb.filter())
 
     def _target(self, account: str, platform: Platform | str) -> str:
         return texts.STATUS_TARGET.format(
@@ -122,7 +119,7 @@ class StatusScreen:
     async def on_status(self, message: Message) -> None:
         text, keyboard = await self.render()
         await message.answer(
-            text, parse_mode=None, link_preview_options=_NO_PREVIEW, reply_markup=keyboard
+            text, parse_mode=None, link_preview_options=NO_PREVIEW, reply_markup=keyboard
         )
 
     async def on_resume(self, query: CallbackQuery, callback_data: StatusCb, bot: Bot) -> None:
@@ -144,5 +141,5 @@ class StatusScreen:
         if isinstance(message, Message):
             text, keyboard = await self.render()
             await message.edit_text(
-                text, parse_mode=None, link_preview_options=_NO_PREVIEW, reply_markup=keyboard
+                text, parse_mode=None, link_preview_options=NO_PREVIEW, reply_markup=keyboard
             )
