@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from alembic import command
@@ -36,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -588,6 +591,49 @@ def _is_locked(exc: OperationalError) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
+@dataclass
+class WriteHold:
+    """How long the write transactions of one kind (`what`) held the write lock."""
+
+    count: int = 0
+    total_ms: float = 0.0
+    longest_ms: float = 0.0
+
+
+# Hold times per `what` in this process, for tests and diagnostics (write_holds()).
+_holds: dict[str, WriteHold] = {}
+_longest_logged_ms = 0.0
+# A new longest hold above this is logged at INFO (the chaos run reports the longest).
+LONGEST_HOLD_LOG_MS = 50.0
+
+
+def write_holds() -> dict[str, WriteHold]:
+    """A copy of the hold times recorded so far, by `what`."""
+    return {what: replace(hold) for what, hold in _holds.items()}
+
+
+def reset_write_holds() -> None:
+    global _longest_logged_ms
+    _holds.clear()
+    _longest_logged_ms = 0.0
+
+
+def _record_hold(what: str, held_ms: float) -> None:
+    global _longest_logged_ms
+    hold = _holds.get(what)
+    if hold is None:
+        hold = _holds[what] = WriteHold()
+    hold.count += 1
+    hold.total_ms += held_ms
+    hold.longest_ms = max(hold.longest_ms, held_ms)
+    limit_ms = float(os.environ.get(MAX_WRITE_MS_ENV) or 0)
+    if limit_ms and held_ms > limit_ms:
+        _db_logger.error("write transaction held %d ms (%s)", held_ms, what)
+    elif held_ms > max(_longest_logged_ms, LONGEST_HOLD_LOG_MS):
+        _db_logger.info("write transaction held %d ms (%s): the longest so far", held_ms, what)
+    _longest_logged_ms = max(_longest_logged_ms, held_ms)
+
+
 @contextlib.asynccontextmanager
 async def write_session(
     sessionmaker: async_sessionmaker[AsyncSession], *, what: str = "write"
@@ -599,10 +645,7 @@ async def write_session(
     process holds the lock past the busy timeout. Keep network calls and waits out of the
     body: `CROSSPOST_MAX_WRITE_MS` flags transactions held too long.
     """
-    bind = sessionmaker.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        raise TypeError("write_session needs a sessionmaker bound to an AsyncEngine")
-    limit_ms = float(os.environ.get(MAX_WRITE_MS_ENV) or 0)
+    bind = _engine(sessionmaker)
     async with write_lock(bind):
         delay = WRITE_RETRY_DELAY
         for attempt in range(1, WRITE_RETRIES + 1):
@@ -637,9 +680,151 @@ async def write_session(
                     raise
                 await session.commit()
         finally:
-            held_ms = (time.perf_counter() - started) * 1000
-            if limit_ms and held_ms > limit_ms:
-                _db_logger.error("write transaction held %d ms (%s)", held_ms, what)
+            _record_hold(what, (time.perf_counter() - started) * 1000)
+
+
+def _engine(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    bind = sessionmaker.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        raise TypeError("write_session needs a sessionmaker bound to an AsyncEngine")
+    return bind
+
+
+T = TypeVar("T")
+
+
+def direct_writes(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
+    """Whether `write_direct` serves this database: SQLite through aiosqlite."""
+    bind = sessionmaker.kw.get("bind")
+    return isinstance(bind, AsyncEngine) and bind.dialect.driver == "aiosqlite"
+
+
+class _Busy:
+    """BEGIN IMMEDIATE gave up after the busy timeout: another process holds the lock."""
+
+    def __init__(self, error: sqlite3.OperationalError) -> None:
+        self.error = error
+
+
+def _transaction(
+    driver: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]
+) -> tuple[T, float] | _Busy:
+    # Runs in aiosqlite's thread: BEGIN, the body and COMMIT without a trip back to the event
+    # loop in between, so nothing the loop is busy with can stretch the transaction.
+    conn = driver._conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc).lower() or "busy" in str(exc).lower():
+            return _Busy(exc)
+        raise
+    started = time.perf_counter()
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result, (time.perf_counter() - started) * 1000
+
+
+async def _run_transaction(
+    conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T]
+) -> tuple[T, float] | _Busy:
+    driver = (await conn.get_raw_connection()).driver_connection
+    if not isinstance(driver, aiosqlite.Connection):
+        raise TypeError("write_direct needs SQLite through aiosqlite")
+    # aiosqlite runs a function in its thread only through this private method (SQLAlchemy's
+    # adapter uses its queue the same way).
+    run = cast(Callable[..., Awaitable[tuple[T, float] | _Busy]], driver._execute)
+    job = asyncio.ensure_future(run(_transaction, driver, fn))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        # The thread finishes the transaction either way; the connection is used again (or
+        # goes back to the pool) only once it has.
+        with contextlib.suppress(BaseException):
+            await job
+        raise
+
+
+@dataclass
+class _Kept:
+    users: int = 0
+    connection: AsyncConnection | None = None
+
+
+_kept: weakref.WeakKeyDictionary[Engine, _Kept] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def direct_writer(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+    """While the block runs, write_direct keeps one connection checked out instead of taking
+    one from the pool per transaction: the pool's reset on return costs another round trip.
+    For a loop that writes all the time (the drainer); nests; a no-op off SQLite."""
+    if not direct_writes(sessionmaker):
+        yield
+        return
+    engine = _engine(sessionmaker)
+    kept = _kept.get(engine.sync_engine)
+    if kept is None:
+        kept = _kept[engine.sync_engine] = _Kept()
+    kept.users += 1
+    try:
+        yield
+    finally:
+        kept.users -= 1
+        if not kept.users and kept.connection is not None:
+            async with write_lock(engine):  # not while a write_direct uses it
+                connection, kept.connection = kept.connection, None
+                if connection is not None:
+                    await asyncio.shield(connection.close())
+
+
+async def write_direct(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    fn: Callable[[sqlite3.Connection], T],
+    *,
+    what: str = "write",
+) -> T:
+    """Run `fn` on the plain sqlite3 connection inside one write transaction (BEGIN IMMEDIATE,
+    committed when it returns, rolled back when it raises), in a single round trip to
+    aiosqlite's thread. Only where `direct_writes` says so.
+
+    For the hot paths of the queue: every statement of a write_session costs several round
+    trips between the event loop and the driver's thread, and the transaction stays open
+    while the loop runs whatever else is ready. Here the body runs start to end in the thread.
+    Takes the same in-process write lock as write_session and retries the same way when
+    another process holds the database.
+    """
+    engine = _engine(sessionmaker)
+    async with write_lock(engine):
+        delay = WRITE_RETRY_DELAY
+        for attempt in range(1, WRITE_RETRIES + 1):
+            kept = _kept.get(engine.sync_engine)
+            if kept is not None and kept.users:
+                if kept.connection is None:
+                    kept.connection = await engine.connect()
+                outcome = await _run_transaction(kept.connection, fn)
+            else:
+                async with engine.connect() as conn:
+                    outcome = await _run_transaction(conn, fn)
+            if not isinstance(outcome, _Busy):
+                result, held_ms = outcome
+                _record_hold(what, held_ms)
+                return result
+            if attempt == WRITE_RETRIES:
+                raise OperationalError("BEGIN IMMEDIATE", None, outcome.error)
+            _db_logger.warning(
+                "database is locked by another process: %s retries (%s/%s)",
+                what,
+                attempt,
+                WRITE_RETRIES,
+            )
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

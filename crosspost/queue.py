@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -194,6 +195,48 @@ def _operation_from_row(row: Any) -> DeliveryOperation:
         error_reason=m["error_reason"],
         actor=m["actor"],
     )
+
+
+_MEDIA_COLUMNS = (
+    "publication_id",
+    "kind",
+    "path",
+    "file_name",
+    "mime_type",
+    "size",
+    "sha256",
+    "telegram_file_id",
+    "missing",
+)
+
+
+def _contents_from_rows(
+    pubs: Iterable[Sequence[Any]], media_rows: Iterable[Sequence[Any]]
+) -> dict[int, Content]:
+    """Content by publication id from (id, text, spans, original_url) rows and media rows of
+    _MEDIA_COLUMNS in position order."""
+    media: dict[int, list[MediaItem]] = {}
+    for pub_id, kind, path, file_name, mime_type, size, sha256, file_id, missing in media_rows:
+        media.setdefault(pub_id, []).append(
+            MediaItem(
+                kind=MediaKind(kind),
+                path=Path(path),
+                file_name=file_name,
+                mime_type=mime_type,
+                size=size,
+                sha256=sha256,
+                telegram_file_id=file_id,
+                missing=bool(missing),
+            )
+        )
+    return {
+        pub_id: Content(
+            text=RichText(text=text, spans=spans_from_json(spans)),
+            media=tuple(media.get(pub_id, ())),
+            original_url=original_url,
+        )
+        for pub_id, text, spans, original_url in pubs
+    }
 
 
 def _remote_from_row(r: RemotePostRow) -> RemotePost:
@@ -422,33 +465,12 @@ class DeliveryRepository:
                 ).where(pub_table.c.id.in_(ids))
             )
         ).all()
-        media: dict[int, list[MediaItem]] = {}
         rows = await self.session.execute(
-            select(media_table)
+            select(*(media_table.c[name] for name in _MEDIA_COLUMNS))
             .where(media_table.c.publication_id.in_(ids))
             .order_by(media_table.c.publication_id, media_table.c.position)
         )
-        for m in rows.mappings():
-            media.setdefault(m["publication_id"], []).append(
-                MediaItem(
-                    kind=MediaKind(m["kind"]),
-                    path=Path(m["path"]),
-                    file_name=m["file_name"],
-                    mime_type=m["mime_type"],
-                    size=m["size"],
-                    sha256=m["sha256"],
-                    telegram_file_id=m["telegram_file_id"],
-                    missing=m["missing"],
-                )
-            )
-        return {
-            p.id: Content(
-                text=RichText(text=p.text, spans=spans_from_json(p.spans)),
-                media=tuple(media.get(p.id, ())),
-                original_url=p.original_url,
-            )
-            for p in pubs
-        }
+        return _contents_from_rows(pubs, rows.all())
 
     # -- claiming -----------------------------------------------------------------------------
 
@@ -1567,3 +1589,214 @@ class DeliveryRepository:
         await self.session.execute(
             update(MediaRow).where(MediaRow.id == media_id).values(removed_at=now)
         )
+
+
+# -- SQLite hot path: one round trip per transaction ------------------------------------------
+#
+# The drainer's claim and its settling of published deliveries, as plain sqlite3 functions that
+# crosspost.db.write_direct runs in aiosqlite's thread inside one write transaction. They do
+# what DeliveryRepository.claim_due(uncertain=False) + contents() and mark_published_many() do
+# (the queue and drain tests hold them to the same contract); the statements are constant
+# strings, so sqlite3 prepares each once per connection. Lists go in as JSON (json_each).
+
+_COLUMNS = (
+    "id, publication_id, account, platform, status, due_at, attempts, idempotency_key, "
+    "lease_until, lease_owner, remote_id, remote_url, last_error, error_reason, "
+    "cancel_requested, last_attempt_at, first_attempt_at, published_at"
+)
+SQLITE_CLAIM_PENDING = f"""
+UPDATE deliveries
+SET status = '{S.SENDING}', lease_until = ?, lease_owner = ?, updated_at = ?,
+    attempts = attempts + 1, last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?)
+WHERE id IN (
+    SELECT d.id FROM deliveries AS d
+    WHERE d.status = '{S.PENDING}' AND d.due_at <= ?
+      AND NOT EXISTS (
+          SELECT 1 FROM target_state AS t
+          WHERE t.account = d.account AND t.platform = d.platform AND t.paused = 1
+      )
+    ORDER BY d.due_at, d.id
+    LIMIT ?
+)
+RETURNING {_COLUMNS},
+    (SELECT p.version FROM publications AS p WHERE p.id = deliveries.publication_id)
+"""  # noqa: S608 (constants only)
+_SQLITE_PUBLICATIONS = (
+    "SELECT id, text, spans, original_url FROM publications "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_MEDIA = (
+    f"SELECT {', '.join(_MEDIA_COLUMNS)} FROM media "  # noqa: S608 (constants only)
+    "WHERE publication_id IN (SELECT value FROM json_each(?)) ORDER BY publication_id, position"
+)
+_SQLITE_PUBLISHED = f"""
+UPDATE deliveries
+SET status = '{S.PUBLISHED}', remote_id = ?, remote_url = ?, lease_until = NULL,
+    lease_owner = NULL, published_at = ?, last_error = NULL, error_reason = NULL, updated_at = ?
+WHERE id = ? AND status IN ({", ".join(f"'{s}'" for s in _sources(S.PUBLISHED))})
+"""  # noqa: S608 (constants only)
+_SQLITE_STATUSES = (
+    "SELECT id, status, remote_id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
+)
+_SQLITE_LEDGER = """
+INSERT INTO remote_posts (delivery_id, publication_id, account, platform, remote_id, url, parts,
+                          version, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+"""
+_SQLITE_SUCCESS = """
+INSERT INTO target_state (account, platform, paused, last_success_at) VALUES (?, ?, 0, ?)
+ON CONFLICT (account, platform) DO UPDATE SET last_success_at = excluded.last_success_at
+"""
+_SQLITE_CURRENT = (
+    "SELECT id, version, deleted_at FROM publications WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+
+def _to_sqlite_time(value: datetime) -> str:
+    # What SQLAlchemy's DateTime stores on SQLite (naive UTC, microseconds), so the strings
+    # compare in time order with the ORM's.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _from_sqlite_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _delivery_from_sqlite(row: Sequence[Any]) -> Delivery:
+    return Delivery(
+        delivery_id=row[0],
+        publication_id=row[1],
+        account=row[2],
+        platform=Platform(row[3]),
+        status=DeliveryStatus(row[4]),
+        due_at=datetime.fromisoformat(row[5]).replace(tzinfo=UTC),
+        attempts=row[6],
+        idempotency_key=row[7],
+        lease_until=_from_sqlite_time(row[8]),
+        lease_owner=row[9],
+        remote_id=row[10],
+        remote_url=row[11],
+        last_error=row[12],
+        error_reason=row[13],
+        cancel_requested=bool(row[14]),
+        last_attempt_at=_from_sqlite_time(row[15]),
+        first_attempt_at=_from_sqlite_time(row[16]),
+        published_at=_from_sqlite_time(row[17]),
+        publication_version=(row[18] or 0) if len(row) > 18 else 0,
+    )
+
+
+def sqlite_claim_pending(
+    conn: sqlite3.Connection,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    owner: str | None,
+    cached: Collection[tuple[int, int]] = (),
+) -> tuple[list[Delivery], dict[int, Content]]:
+    """claim_due(uncertain=False) on SQLite, plus the content of each claimed publication
+    whose (publication, version) is not in `cached`."""
+    stamp = _to_sqlite_time(now)
+    rows = conn.execute(
+        SQLITE_CLAIM_PENDING,
+        (_to_sqlite_time(now + lease), owner, stamp, stamp, stamp, stamp, limit),
+    ).fetchall()
+    claimed = sorted(map(_delivery_from_sqlite, rows), key=lambda d: (d.due_at, d.delivery_id))
+    wanted = sorted(
+        {
+            d.publication_id
+            for d in claimed
+            if (d.publication_id, d.publication_version) not in cached
+        }
+    )
+    if not wanted:
+        return claimed, {}
+    ids = json.dumps(wanted)
+    pubs = conn.execute(_SQLITE_PUBLICATIONS, (ids,)).fetchall()
+    media = conn.execute(_SQLITE_MEDIA, (ids,)).fetchall()
+    return claimed, _contents_from_rows(pubs, media)
+
+
+class FollowupsNeeded(Exception):
+    """A published copy needs an edit or a delete queued: settle through DeliveryRepository."""
+
+
+def sqlite_mark_published(
+    conn: sqlite3.Connection,
+    items: Sequence[tuple[Delivery, RemotePost]],
+    now: datetime,
+    *,
+    success_fresh: Collection[tuple[str, Platform]] = (),
+) -> list[Delivery | TransitionError]:
+    """mark_published_many on SQLite. Raises FollowupsNeeded (write_direct then rolls back)
+    when a publication was edited or deleted while its copy was being sent: that rare case
+    goes through mark_published_many and enqueue_followups."""
+    stamp = _to_sqlite_time(now)
+    current = {
+        pub_id: (version, deleted_at)
+        for pub_id, version, deleted_at in conn.execute(
+            _SQLITE_CURRENT, (json.dumps(sorted({d.publication_id for d, _ in items})),)
+        )
+    }
+    for d, _ in items:
+        version, deleted_at = current.get(d.publication_id, (0, None))
+        if deleted_at is not None or (d.publication_version and version > d.publication_version):
+            raise FollowupsNeeded(d.delivery_id)
+    cursor = conn.executemany(
+        _SQLITE_PUBLISHED,
+        [(r.remote_id, r.url, stamp, stamp, d.delivery_id) for d, r in items],
+    )
+    ok_ids = {d.delivery_id for d, _ in items}
+    if cursor.rowcount != len(items):
+        mine = {d.delivery_id: r.remote_id for d, r in items}
+        ok_ids = {
+            delivery_id
+            for delivery_id, status, remote_id in conn.execute(
+                _SQLITE_STATUSES, (json.dumps(sorted(ok_ids)),)
+            )
+            if status == str(S.PUBLISHED) and remote_id == mine[delivery_id]
+        }
+    outcome: list[Delivery | TransitionError] = []
+    ledger: list[tuple[object, ...]] = []
+    targets: set[tuple[str, Platform]] = set()
+    for delivery, remote in items:
+        if delivery.delivery_id not in ok_ids:
+            outcome.append(
+                TransitionError(f"delivery {delivery.delivery_id}: cannot be marked published now")
+            )
+            continue
+        outcome.append(
+            replace(
+                delivery,
+                status=S.PUBLISHED,
+                remote_id=remote.remote_id,
+                remote_url=remote.url,
+                lease_until=None,
+                lease_owner=None,
+                published_at=now,
+                last_error=None,
+                error_reason=None,
+            )
+        )
+        ledger.append(
+            (
+                delivery.delivery_id,
+                delivery.publication_id,
+                delivery.account,
+                str(delivery.platform),
+                remote.remote_id,
+                remote.url,
+                json.dumps(list(remote.parts)),
+                delivery.publication_version or 1,
+                stamp,
+            )
+        )
+        targets.add((delivery.account, delivery.platform))
+    if ledger:
+        conn.executemany(_SQLITE_LEDGER, ledger)
+    targets.difference_update(success_fresh)
+    if targets:
+        conn.executemany(_SQLITE_SUCCESS, [(a, str(p), stamp) for a, p in sorted(targets)])
+    return outcome

@@ -14,13 +14,14 @@ import os
 import secrets
 import socket
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crosspost.db import write_session
+from crosspost.db import direct_writer, direct_writes, write_direct, write_session
 from crosspost.errors import (
     NeedsAttentionError,
     OutcomeUnknownError,
@@ -45,7 +46,14 @@ from crosspost.models import (
     RemotePost,
 )
 from crosspost.publishing import Publisher
-from crosspost.queue import STAFF_RETRY, DeliveryRepository, TransitionError
+from crosspost.queue import (
+    STAFF_RETRY,
+    DeliveryRepository,
+    FollowupsNeeded,
+    TransitionError,
+    sqlite_claim_pending,
+    sqlite_mark_published,
+)
 from scheduler.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -120,6 +128,8 @@ class Drainer:
         self._side_claims = True
         self._side_claimed_at = 0.0
         self._success_at: dict[tuple[str, Platform], datetime] = {}
+        # SQLite: the claim and the settling of publishes run in one round trip each.
+        self._direct = direct_writes(sessionmaker)
 
     @contextlib.asynccontextmanager
     async def _writing(self, what: str) -> AsyncIterator[DeliveryRepository]:
@@ -136,12 +146,14 @@ class Drainer:
             if (d.publication_id, d.publication_version) not in self._contents
         }
         if missing:
-            loaded = await repo.contents(missing)
-            for d in deliveries:
-                if d.publication_id in loaded:
-                    self._contents[(d.publication_id, d.publication_version)] = loaded[
-                        d.publication_id
-                    ]
+            self._cache_contents(deliveries, await repo.contents(missing))
+
+    def _cache_contents(self, deliveries: Sequence[Delivery], loaded: dict[int, Content]) -> None:
+        for d in deliveries:
+            if d.publication_id in loaded:
+                self._contents[(d.publication_id, d.publication_version)] = loaded[
+                    d.publication_id
+                ]
         while len(self._contents) > CONTENT_CACHE_SIZE:
             self._contents.popitem(last=False)
 
@@ -164,6 +176,10 @@ class Drainer:
 
     async def run(self) -> None:
         """Drain until `stop()`; each pass claims only as many items as slots are free."""
+        async with direct_writer(self.sessionmaker):
+            await self._run()
+
+    async def _run(self) -> None:
         self._stopped.clear()
         heartbeat = asyncio.create_task(self._heartbeat(), name="lease-heartbeat")
         try:
@@ -283,20 +299,37 @@ class Drainer:
         self._side_claims = False
         if side:
             self._side_claimed_at = loop_time
-        async with self._writing("claim") as repo:
-            now = self.clock()
-            ops: list[DeliveryOperation] = []
-            if side:
-                ops = await repo.claim_operations(now, self.lease, room, owner=self.owner)
-            claimed = await repo.claim_due(
-                now, self.lease, room - len(ops), owner=self.owner, uncertain=side
+        ops: list[DeliveryOperation] = []
+        if self._direct and not side:
+            claimed, contents = await write_direct(
+                self.sessionmaker,
+                partial(
+                    sqlite_claim_pending,
+                    now=self.clock(),
+                    lease=self.lease,
+                    limit=room,
+                    owner=self.owner,
+                    cached=frozenset(self._contents),
+                ),
+                what="claim",
             )
+            self._cache_contents(claimed, contents)
+        else:
+            async with self._writing("claim") as repo:
+                now = self.clock()
+                if side:
+                    ops = await repo.claim_operations(now, self.lease, room, owner=self.owner)
+                claimed = await repo.claim_due(
+                    now, self.lease, room - len(ops), owner=self.owner, uncertain=side
+                )
+                if claimed and not self._stopping:
+                    await self._load_contents(repo, claimed)
             if ops or any(d.status is DeliveryStatus.RECONCILING for d in claimed):
                 self._side_claims = True  # more may be due
-            if claimed and not self._stopping:
-                await self._load_contents(repo, claimed)
-            if self._stopping:
-                # stop() came while we were claiming: hand the rows back unsent.
+        if self._stopping and (claimed or ops):
+            # stop() came while we were claiming: hand the rows back unsent.
+            async with self._writing("release at stop") as repo:
+                now = self.clock()
                 for delivery in claimed:
                     if delivery.status is DeliveryStatus.SENDING:
                         await repo.release(delivery.delivery_id, now)
@@ -304,7 +337,7 @@ class Drainer:
                         await repo.mark_uncertain(delivery.delivery_id, "released at stop", now)
                 for op in ops:
                     await repo.release_operation(op, now)
-                return []
+            return []
         tasks = []
         for job in [*(self._run_operation(op) for op in ops), *map(self._process, claimed)]:
             task = asyncio.create_task(job)
@@ -412,16 +445,9 @@ class Drainer:
                 batch, self._published_batch = self._published_batch, []
                 followups = 0
                 try:
-                    async with self._writing("settle published") as repo:
-                        now = self.clock()
-                        outcomes = await repo.mark_published_many(
-                            [(d, r) for d, r, _ in batch], now, skip_success=self._success_fresh
-                        )
-                        for d, _, _ in batch:
-                            self._success_at.setdefault((d.account, d.platform), now)
-                        followups = await repo.enqueue_followups(
-                            [o for o in outcomes if isinstance(o, Delivery)], self.clock()
-                        )
+                    outcomes, followups = await self._write_published(
+                        [(d, r) for d, r, _ in batch]
+                    )
                 except BaseException as exc:
                     for _, _, item_future in batch:
                         if not item_future.done():
@@ -436,6 +462,36 @@ class Drainer:
                 if followups:
                     self.wake()
         return await future
+
+    async def _write_published(
+        self, items: list[tuple[Delivery, RemotePost]]
+    ) -> tuple[list[Delivery | TransitionError], int]:
+        """Settle a batch of publishes in one transaction; returns the outcomes and how many
+        follow-up edits or deletes were queued."""
+        now = self.clock()
+        targets = {(d.account, d.platform) for d, _ in items}
+        if self._direct:
+            fresh = {t for t in targets if self._success_fresh(t)}
+            try:
+                outcomes = await write_direct(
+                    self.sessionmaker,
+                    partial(sqlite_mark_published, items=items, now=now, success_fresh=fresh),
+                    what="settle published",
+                )
+            except FollowupsNeeded:
+                pass  # rolled back: the repository queues the edits or deletes
+            else:
+                for target in targets:
+                    self._success_at.setdefault(target, now)
+                return outcomes, 0
+        async with self._writing("settle published") as repo:
+            outcomes = await repo.mark_published_many(items, now, skip_success=self._success_fresh)
+            followups = await repo.enqueue_followups(
+                [o for o in outcomes if isinstance(o, Delivery)], now
+            )
+        for target in targets:
+            self._success_at.setdefault(target, now)
+        return outcomes, followups
 
     def _success_fresh(self, target: tuple[str, Platform]) -> bool:
         """A target's last success was written less than a minute ago (by this drainer)."""
