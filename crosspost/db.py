@@ -9,9 +9,10 @@ import os
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -729,23 +730,38 @@ def _transaction(
     return result, (time.perf_counter() - started) * 1000
 
 
-async def _run_transaction(
-    conn: AsyncConnection, fn: Callable[[sqlite3.Connection], T]
-) -> tuple[T, float] | _Busy:
+async def _driver(conn: AsyncConnection) -> aiosqlite.Connection:
     driver = (await conn.get_raw_connection()).driver_connection
     if not isinstance(driver, aiosqlite.Connection):
         raise TypeError("write_direct needs SQLite through aiosqlite")
-    # aiosqlite runs a function in its thread only through this private method (SQLAlchemy's
-    # adapter uses its queue the same way).
-    run = cast(Callable[..., Awaitable[tuple[T, float] | _Busy]], driver._execute)
-    job = asyncio.ensure_future(run(_transaction, driver, fn))
+    return driver
+
+
+def _submit(driver: aiosqlite.Connection, function: Callable[[], Any]) -> asyncio.Future[Any]:
+    # aiosqlite has no public way to run a function in its thread: put it on the thread's
+    # queue the way SQLAlchemy's own adapter does (one future, no task of aiosqlite's own).
+    if driver._connection is None:
+        raise ValueError("the SQLite connection is closed")
+    future = asyncio.get_running_loop().create_future()
+    driver._tx.put_nowait((future, function))
+    return future
+
+
+def _nothing() -> None:
+    return None
+
+
+async def _run_transaction(
+    driver: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]
+) -> tuple[T, float] | _Busy:
+    job = _submit(driver, partial(_transaction, driver, fn))
     try:
-        return await asyncio.shield(job)
+        return cast(tuple[T, float] | _Busy, await job)
     except asyncio.CancelledError:
         # The thread finishes the transaction either way; the connection is used again (or
-        # goes back to the pool) only once it has.
+        # goes back to the pool) only once it has: the thread's queue is first in, first out.
         with contextlib.suppress(BaseException):
-            await job
+            await _submit(driver, _nothing)
         raise
 
 
@@ -753,6 +769,7 @@ async def _run_transaction(
 class _Kept:
     users: int = 0
     connection: AsyncConnection | None = None
+    driver: aiosqlite.Connection | None = None
 
 
 _kept: weakref.WeakKeyDictionary[Engine, _Kept] = weakref.WeakKeyDictionary()
@@ -777,7 +794,7 @@ async def direct_writer(sessionmaker: async_sessionmaker[AsyncSession]) -> Async
         kept.users -= 1
         if not kept.users and kept.connection is not None:
             async with write_lock(engine):  # not while a write_direct uses it
-                connection, kept.connection = kept.connection, None
+                connection, kept.connection, kept.driver = kept.connection, None, None
                 if connection is not None:
                     await asyncio.shield(connection.close())
 
@@ -804,12 +821,13 @@ async def write_direct(
         for attempt in range(1, WRITE_RETRIES + 1):
             kept = _kept.get(engine.sync_engine)
             if kept is not None and kept.users:
-                if kept.connection is None:
+                if kept.driver is None:
                     kept.connection = await engine.connect()
-                outcome = await _run_transaction(kept.connection, fn)
+                    kept.driver = await _driver(kept.connection)
+                outcome = await _run_transaction(kept.driver, fn)
             else:
                 async with engine.connect() as conn:
-                    outcome = await _run_transaction(conn, fn)
+                    outcome = await _run_transaction(await _driver(conn), fn)
             if not isinstance(outcome, _Busy):
                 result, held_ms = outcome
                 _record_hold(what, held_ms)

@@ -1634,6 +1634,11 @@ UPDATE deliveries
 SET status = '{S.PUBLISHED}', remote_id = ?, remote_url = ?, lease_until = NULL,
     lease_owner = NULL, published_at = ?, last_error = NULL, error_reason = NULL, updated_at = ?
 WHERE id = ? AND status IN ({", ".join(f"'{s}'" for s in _sources(S.PUBLISHED))})
+  AND NOT EXISTS (
+      SELECT 1 FROM publications AS p
+      WHERE p.id = deliveries.publication_id
+        AND (p.deleted_at IS NOT NULL OR (? > 0 AND p.version > ?))
+  )
 """  # noqa: S608 (constants only)
 _SQLITE_STATUSES = (
     "SELECT id, status, remote_id FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
@@ -1734,22 +1739,28 @@ def sqlite_mark_published(
     when a publication was edited or deleted while its copy was being sent: that rare case
     goes through mark_published_many and enqueue_followups."""
     stamp = _to_sqlite_time(now)
-    current = {
-        pub_id: (version, deleted_at)
-        for pub_id, version, deleted_at in conn.execute(
-            _SQLITE_CURRENT, (json.dumps(sorted({d.publication_id for d, _ in items})),)
-        )
-    }
-    for d, _ in items:
-        version, deleted_at = current.get(d.publication_id, (0, None))
-        if deleted_at is not None or (d.publication_version and version > d.publication_version):
-            raise FollowupsNeeded(d.delivery_id)
     cursor = conn.executemany(
         _SQLITE_PUBLISHED,
-        [(r.remote_id, r.url, stamp, stamp, d.delivery_id) for d, r in items],
+        [
+            (r.remote_id, r.url, stamp, stamp, d.delivery_id, *(d.publication_version,) * 2)
+            for d, r in items
+        ],
     )
     ok_ids = {d.delivery_id for d, _ in items}
     if cursor.rowcount != len(items):
+        # A row moved meanwhile, or its publication was edited or deleted during the send.
+        current = {
+            pub_id: (version, deleted_at)
+            for pub_id, version, deleted_at in conn.execute(
+                _SQLITE_CURRENT, (json.dumps(sorted({d.publication_id for d, _ in items})),)
+            )
+        }
+        for d, _ in items:
+            version, deleted_at = current.get(d.publication_id, (0, None))
+            if deleted_at is not None or (
+                d.publication_version and version > d.publication_version
+            ):
+                raise FollowupsNeeded(d.delivery_id)
         mine = {d.delivery_id: r.remote_id for d, r in items}
         ok_ids = {
             delivery_id
@@ -1788,7 +1799,7 @@ def sqlite_mark_published(
                 str(delivery.platform),
                 remote.remote_id,
                 remote.url,
-                json.dumps(list(remote.parts)),
+                json.dumps(list(remote.parts)) if remote.parts else "[]",
                 delivery.publication_version or 1,
                 stamp,
             )
@@ -1800,3 +1811,25 @@ def sqlite_mark_published(
     if targets:
         conn.executemany(_SQLITE_SUCCESS, [(a, str(p), stamp) for a, p in sorted(targets)])
     return outcome
+
+
+def sqlite_publish_and_claim(
+    conn: sqlite3.Connection,
+    items: Sequence[tuple[Delivery, RemotePost]],
+    now: datetime,
+    *,
+    success_fresh: Collection[tuple[str, Platform]] = (),
+    lease: timedelta,
+    limit: int,
+    owner: str | None,
+    cached: Collection[tuple[int, int]] = (),
+) -> tuple[list[Delivery | TransitionError], list[Delivery], dict[int, Content]]:
+    """sqlite_mark_published, then (limit > 0) sqlite_claim_pending in the same transaction:
+    a drainer with a backlog settles a batch and takes the next in one commit."""
+    outcomes = sqlite_mark_published(conn, items, now, success_fresh=success_fresh)
+    if limit <= 0:
+        return outcomes, [], {}
+    claimed, contents = sqlite_claim_pending(
+        conn, now=now, lease=lease, limit=limit, owner=owner, cached=cached
+    )
+    return outcomes, claimed, contents

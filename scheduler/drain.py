@@ -52,7 +52,7 @@ from crosspost.queue import (
     FollowupsNeeded,
     TransitionError,
     sqlite_claim_pending,
-    sqlite_mark_published,
+    sqlite_publish_and_claim,
 )
 from scheduler.retry import RetryPolicy
 
@@ -130,6 +130,8 @@ class Drainer:
         self._success_at: dict[tuple[str, Platform], datetime] = {}
         # SQLite: the claim and the settling of publishes run in one round trip each.
         self._direct = direct_writes(sessionmaker)
+        # Inside run(), settling publishes also claims what the freed slots take next.
+        self._running = False
 
     @contextlib.asynccontextmanager
     async def _writing(self, what: str) -> AsyncIterator[DeliveryRepository]:
@@ -177,7 +179,11 @@ class Drainer:
     async def run(self) -> None:
         """Drain until `stop()`; each pass claims only as many items as slots are free."""
         async with direct_writer(self.sessionmaker):
-            await self._run()
+            self._running = True
+            try:
+                await self._run()
+            finally:
+                self._running = False
 
     async def _run(self) -> None:
         self._stopped.clear()
@@ -309,7 +315,7 @@ class Drainer:
                     lease=self.lease,
                     limit=room,
                     owner=self.owner,
-                    cached=frozenset(self._contents),
+                    cached=self._contents.keys(),
                 ),
                 what="claim",
             )
@@ -326,6 +332,11 @@ class Drainer:
                     await self._load_contents(repo, claimed)
             if ops or any(d.status is DeliveryStatus.RECONCILING for d in claimed):
                 self._side_claims = True  # more may be due
+        return await self._start(claimed, ops)
+
+    async def _start(
+        self, claimed: Sequence[Delivery], ops: Sequence[DeliveryOperation] = ()
+    ) -> list[asyncio.Task[None]]:
         if self._stopping and (claimed or ops):
             # stop() came while we were claiming: hand the rows back unsent.
             async with self._writing("release at stop") as repo:
@@ -348,7 +359,8 @@ class Drainer:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        self._wake.set()  # a slot is free
+        if len(self._in_flight) < self.concurrency or self._stopping:
+            self._wake.set()  # a slot is free (not when a fused claim has filled it already)
 
     async def _seconds_until_next_due(self) -> float:
         if self._stopping:
@@ -445,7 +457,7 @@ class Drainer:
                 batch, self._published_batch = self._published_batch, []
                 followups = 0
                 try:
-                    outcomes, followups = await self._write_published(
+                    outcomes, followups, claimed = await self._write_published(
                         [(d, r) for d, r, _ in batch]
                     )
                 except BaseException as exc:
@@ -461,21 +473,44 @@ class Drainer:
                         item_future.set_result(outcome)
                 if followups:
                     self.wake()
+                if claimed:
+                    await self._start(claimed)
         return await future
 
     async def _write_published(
         self, items: list[tuple[Delivery, RemotePost]]
-    ) -> tuple[list[Delivery | TransitionError], int]:
-        """Settle a batch of publishes in one transaction; returns the outcomes and how many
-        follow-up edits or deletes were queued."""
+    ) -> tuple[list[Delivery | TransitionError], int, list[Delivery]]:
+        """Settle a batch of publishes in one transaction; returns the outcomes, how many
+        follow-up edits or deletes were queued, and what was claimed for the freed slots."""
         now = self.clock()
         targets = {(d.account, d.platform) for d, _ in items}
         if self._direct:
             fresh = {t for t in targets if self._success_fresh(t)}
+            # During a backlog drain the loop would claim for these slots as soon as the sends
+            # end: claiming in this transaction saves one. Not when a side claim is due
+            # (uncertain deliveries, operations): the loop does that one.
+            busy = sum(1 for task in self._in_flight if not task.done())
+            room = self.concurrency - busy + len(items)
+            loop_time = asyncio.get_running_loop().time()
+            fuse = (
+                self._running
+                and not self._stopping
+                and not self._side_claims
+                and loop_time - self._side_claimed_at < SIDE_CLAIM_EVERY
+            )
             try:
-                outcomes = await write_direct(
+                outcomes, claimed, contents = await write_direct(
                     self.sessionmaker,
-                    partial(sqlite_mark_published, items=items, now=now, success_fresh=fresh),
+                    partial(
+                        sqlite_publish_and_claim,
+                        items=items,
+                        now=now,
+                        success_fresh=fresh,
+                        lease=self.lease,
+                        limit=room if fuse else 0,
+                        owner=self.owner,
+                        cached=self._contents.keys(),
+                    ),
                     what="settle published",
                 )
             except FollowupsNeeded:
@@ -483,7 +518,8 @@ class Drainer:
             else:
                 for target in targets:
                     self._success_at.setdefault(target, now)
-                return outcomes, 0
+                self._cache_contents(claimed, contents)
+                return outcomes, 0, claimed
         async with self._writing("settle published") as repo:
             outcomes = await repo.mark_published_many(items, now, skip_success=self._success_fresh)
             followups = await repo.enqueue_followups(
@@ -491,7 +527,7 @@ class Drainer:
             )
         for target in targets:
             self._success_at.setdefault(target, now)
-        return outcomes, followups
+        return outcomes, followups, []
 
     def _success_fresh(self, target: tuple[str, Platform]) -> bool:
         """A target's last success was written less than a minute ago (by this drainer)."""
