@@ -330,3 +330,16 @@ async def test_strangers_reach_no_feature(harness: Harness) -> None:
     async with harness.sessionmaker() as session:
         assert not (await session.scalars(select(TelegramDraftRow))).all()
         assert await session.scalar(select(PublicationRow.deleted_at)) is None
+
+
+async def test_preview_of_an_album_shows_every_photo(harness: Harness) -> None:
+    await harness.start_bot()
+    harness.emulator.send_private(
+        STAFF_ID, photo=b"one" * 100, caption="Два фото", extra={"media_group_id": "g1"}
+    )
+    harness.emulator.send_private(STAFF_ID, photo=b"two" * 100, extra={"media_group_id": "g1"})
+    await harness.wait_private(STAFF_ID, panel_of)
+    album = [s for s in harness.emulator.sent(STAFF_ID) if s.method == "sendMediaGroup"]
+    assert [s.media[0].data for s in album] == [b"one" * 100, b"two" * 100]
+    assert (album[0].caption or "").startswith("Предпросмотр — Telegram, ВКонтакте")
+    assert "Два фото" in (album[0].caption or "")
