@@ -436,6 +436,13 @@ class MaxPublisher:
         expected_media = len(first.attachments)
         if not expected and not expected_media:
             return _cannot_tell("nothing to match")
+        # Without text only the attempt's own upload tokens identify the message, never the
+        # count of its attachments.
+        want_tokens = [
+            memo.get(_upload_key(0, n, item)) for n, item in enumerate(first.attachments)
+        ]
+        if not expected and any(token is None for token in want_tokens):
+            return _cannot_tell("a message without text, and its upload tokens are not known")
         try:
             bot_id = await self._bot_user_id()
             listed = await self.client.messages(self.chat_id, count=RECONCILE_COUNT)
@@ -466,6 +473,8 @@ class MaxPublisher:
                 _normalise(text if isinstance(text, str) else "")[:RECONCILE_MATCH_CHARS]
                 == expected[:RECONCILE_MATCH_CHARS]
             )
+            if not expected and _attachment_tokens(attachments) != want_tokens:
+                continue
             if same_text and count == expected_media and not await self.is_taken(mid):
                 matches.append((mid, url))
         if len(matches) == 1:

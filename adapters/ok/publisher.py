@@ -168,7 +168,9 @@ class OkPublisher:
                     self.account,
                 )
                 keys = [_photo_key(i, p) for i, p in enumerate(prepared.photos)]
-                await self.memo.forget(delivery.delivery_id, keys)
+                await self.memo.forget(
+                    delivery.delivery_id, [*keys, *(_photo_id_key(k) for k in keys)]
+                )
                 tokens, _ = await self._upload_photos(delivery, prepared.photos, {})
                 blocks = self._blocks(prepared, tokens, video_ids)
                 topic_id = await self._post(prepared.text, blocks)
@@ -298,6 +300,7 @@ class OkPublisher:
                 await self.client.upload_photos(upload_url, [p for _, p in missing])
             )
             by_id = _as_dict(uploaded.get("photos"))
+            ids: dict[str, str] = {}
             for photo_id, (key, photo) in zip(photo_ids, missing, strict=True):
                 token = _as_dict(by_id.get(str(photo_id))).get("token")
                 if not isinstance(token, str) or not token:
@@ -308,8 +311,11 @@ class OkPublisher:
                         reason=Reason.MEDIA_REJECTED,
                     )
                 fresh[key] = token
+                ids[_photo_id_key(key)] = str(photo_id)
+            # The photo ids (kept as long as the tokens) let reconcile know these very photos
+            # in a topic read back, whichever of the two OK shows there.
             await self.memo.remember(
-                delivery.delivery_id, fresh, expires_at=self._now() + PHOTO_TOKEN_TTL
+                delivery.delivery_id, fresh | ids, expires_at=self._now() + PHOTO_TOKEN_TTL
             )
         tokens = [fresh.get(key) or memo[key] for key in keys]
         return tokens, len(fresh) < len(keys)
@@ -520,9 +526,17 @@ class OkPublisher:
             if all(v is not None for v in known)
             else None
         )
+        photo_keys = [_photo_key(i, photo) for i, photo in enumerate(prepared.photos)]
+        photo_ids: tuple[frozenset[str], ...] | None = None
+        if photo_keys and all(key in memo for key in photo_keys):
+            photo_ids = tuple(
+                frozenset(v for v in (memo[key], memo.get(_photo_id_key(key))) if v)
+                for key in photo_keys
+            )
         return _Expected(
             texts=frozenset(texts),
             photos=len(prepared.photos),
+            photo_ids=photo_ids,
             videos=len(prepared.videos),
             video_ids=video_ids,
             link=prepared.link,
@@ -727,6 +741,10 @@ def _photo_key(index: int, photo: MediaItem) -> str:
     return f"photo:{index}:{photo.sha256}"
 
 
+def _photo_id_key(photo_key: str) -> str:
+    return f"id:{photo_key}"
+
+
 def _video_key(index: int, video: MediaItem) -> str:
     return f"video:{index}:{video.sha256}"
 
@@ -783,6 +801,8 @@ class _Verdict(Enum):
 class _Expected:
     texts: frozenset[str]  # normalised; the full text, and the cut one after error 601
     photos: int
+    # Per photo, its upload token and photo id, when the attempts' memo still has them.
+    photo_ids: tuple[frozenset[str], ...] | None
     videos: int
     video_ids: tuple[str, ...] | None  # known when this process uploaded them
     link: str | None
@@ -792,7 +812,8 @@ def _identify(media: Sequence[Mapping[str, Json]], expected: _Expected) -> _Verd
     """Compare a topic's media blocks with the post's, block by block in the order publish
     writes them (text, photos, videos, link). The full text must be equal, and so must the
     media: the number of photos, each video and, where known, the very video ids. Without
-    text only those video ids identify a post: the same counts alone never do.
+    text only those video ids, or our own photos' upload tokens or photo ids, identify a
+    post: the same counts alone never do.
 
     mediatopic.getByIds returns at most MEDIA_LIMIT blocks, so later ones are not compared."""
     text = _normalise("\n".join(str(b.get("text", "")) for b in media if b.get("type") == "text"))
@@ -818,6 +839,14 @@ def _identify(media: Sequence[Mapping[str, Json]], expected: _Expected) -> _Verd
         listed = [_as_dict(i) for i in items] if isinstance(items, list) else []
         if kind == "photo" and len(listed) != value:
             return _Verdict.OTHER
+        if kind == "photo" and expected.photo_ids is not None:
+            shown = [_as_id(item.get("id")) or _as_id(item.get("photoId")) for item in listed]
+            # Our own upload tokens or photo ids identify the post; anything else OK may show
+            # proves nothing either way, so the count alone decides as before.
+            identified |= all(
+                i is not None and i in known
+                for i, known in zip(shown, expected.photo_ids, strict=False)
+            )
         if kind == "movie":
             ids = [_as_id(item.get("id")) for item in listed]
             if len(ids) != 1 or (value is not None and ids[0] != value):

@@ -126,3 +126,41 @@ async def test_tokens_max_no_longer_takes_are_uploaded_again(
     [message] = max_emulator.bot_messages(CHAT_ID)
     got = [max_emulator.attachment_bytes(a) for a in message.attachments]
     assert got == [p.path.read_bytes() for p in photos]
+
+
+async def test_a_message_without_text_is_known_only_by_its_own_upload_tokens(
+    max_emulator: MaxEmulator,
+    make_publisher: PublisherFactory,
+    make_media: MediaFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    publisher = make_publisher()
+    other = make_publisher()
+    await other.publish(
+        DeliveryRef(
+            delivery_id=22,
+            publication_id=22,
+            account="administration",
+            platform=Platform.MAX,
+            idempotency_key="key-22",
+        ),
+        Content(text=RichText.plain(""), media=(make_media(),)),
+    )
+    ours = Content(text=RichText.plain(""), media=(make_media(),))
+    real = publisher.client.send
+
+    async def lost(chat_id: int, body: dict[str, Any]) -> Any:
+        await real(chat_id, body)
+        raise OutcomeUnknownError("MAX: no answer", platform=Platform.MAX)
+
+    monkeypatch.setattr(publisher.client, "send", lost)
+    with pytest.raises(OutcomeUnknownError):
+        await publisher.publish(ref(), ours)
+    _theirs, mine = max_emulator.bot_messages(CHAT_ID)
+    result = await publisher.reconcile(ref(), ours)
+    assert result.outcome is ReconcileOutcome.FOUND
+    assert result.remote is not None
+    assert result.remote.remote_id == mine.mid
+    # The same count of attachments alone (nothing remembered) identifies nothing.
+    blind = await make_publisher().reconcile(ref(), ours)
+    assert blind.outcome is ReconcileOutcome.CANNOT_TELL

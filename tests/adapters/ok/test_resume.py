@@ -3,15 +3,23 @@ lifetime; a token OK no longer takes is uploaded again, with no topic posted in 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from adapters.ok.publisher import PHOTO_TOKEN_TTL
 from crosspost.emulators.ok import OkEmulator
-from crosspost.errors import TransientError
-from crosspost.models import Content, DeliveryRef, MediaItem, Platform
+from crosspost.errors import OutcomeUnknownError, TransientError
+from crosspost.models import (
+    Content,
+    DeliveryRef,
+    MediaItem,
+    Platform,
+    ReconcileOutcome,
+    RemotePost,
+)
 from crosspost.richtext import RichText
 from tests.adapters.ok.conftest import ACCOUNT, GID, MediaFactory, PublisherFactory
 
@@ -81,3 +89,33 @@ async def test_a_token_past_its_lifetime_is_not_reused(
     assert len(ok_emulator.calls_to("photosV2.getUploadUrl")) == 2
     assert len(ok_emulator.calls_to("mediatopic.post")) == 2
     assert topic_shas(ok_emulator) == [p.sha256 for p in photos]
+
+
+async def test_a_photo_post_without_text_is_known_by_its_own_photos(
+    ok_emulator: OkEmulator, make_publisher: PublisherFactory, make_media: MediaFactory
+) -> None:
+    """Issue 9: a caption-less photo post whose answer was lost went to staff (the same
+    count of photos identifies nothing); the attempt's own upload tokens or photo ids do."""
+    publisher = make_publisher()
+    someone_elses = Content(text=RichText.plain(""), media=(make_media(),))
+    await make_publisher().publish(
+        dataclasses.replace(delivery(), delivery_id=99, idempotency_key="other"), someone_elses
+    )
+    ours = Content(text=RichText.plain(""), media=(make_media(),))
+    d = dataclasses.replace(delivery(), last_attempt_at=datetime.now(UTC) - timedelta(minutes=1))
+    ok_emulator.fail_next("mediatopic.post", http_status=502, after_effect=True)
+    with pytest.raises(OutcomeUnknownError):
+        await publisher.publish(d, ours)
+    other, mine = ok_emulator.group_topics(GID)
+    result = await publisher.reconcile(d, ours)
+    assert result.outcome is ReconcileOutcome.CANNOT_TELL  # the other one might be ours
+    await make_publisher().delete(
+        RemotePost(platform=Platform.OK, account=ACCOUNT, remote_id=other.topic_id)
+    )
+    result = await publisher.reconcile(d, ours)
+    assert result.outcome is ReconcileOutcome.FOUND
+    assert result.remote is not None
+    assert result.remote.remote_id == mine.topic_id
+    # Without the memo (another process, nothing remembered) the count alone decides nothing.
+    result = await make_publisher().reconcile(d, ours)
+    assert result.outcome is ReconcileOutcome.CANNOT_TELL
