@@ -568,7 +568,16 @@ async def serve_webhook(
     runner = web.AppRunner(webhook_app(path=path, secret=secret, store=store))
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            logger.error(
+                "MAX webhook cannot listen on %s:%s (%s): no MAX updates are received",
+                host,
+                port,
+                exc.strerror,
+            )
+            raise
         delay = POLL_BACKOFF_START
         while not stop.is_set():
             try:
