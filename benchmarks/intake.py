@@ -34,6 +34,7 @@ from crosspost.service import PublicationService
 from scheduler.drain import Drainer
 from staffbot.dispatcher import build_dispatcher
 from staffbot.intake import TelegramIntake
+from staffbot.reports import TelegramReporter
 
 CHANNEL_ID = -1001111111111
 STAFF_CHAT_ID = -1009999999999
@@ -97,6 +98,7 @@ async def run(flood: int) -> list[tuple[str, str]]:
         sessionmaker=sessionmaker,
         media_dir=work / "media",
         clock=drainer.clock,
+        reporter=TelegramReporter(bot=bot, settings=settings, service=service),
     )
     intake = TelegramIntake(bot=bot, dp=dp, settings=settings, sessionmaker=sessionmaker)
     drain = asyncio.create_task(drainer.run())

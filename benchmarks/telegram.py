@@ -257,9 +257,8 @@ async def running_system(work: Path, debounce: timedelta) -> AsyncIterator[Syste
     bot = create_bot(settings.telegram)
     drainer = Drainer(sessionmaker=sessionmaker, publishers=fakes)
     service = TimedService(sessionmaker, publishers=fakes, wake=drainer.wake)
-    sink = SettledSink(
-        FanOutSink(LogSink(), TelegramReporter(bot=bot, settings=settings, service=service))
-    )
+    reporter = TelegramReporter(bot=bot, settings=settings, service=service)
+    sink = SettledSink(FanOutSink(LogSink(), reporter))
     drainer.sink = sink
     dp = build_dispatcher(
         settings=settings,
@@ -267,6 +266,7 @@ async def running_system(work: Path, debounce: timedelta) -> AsyncIterator[Syste
         sessionmaker=sessionmaker,
         media_dir=work / "media",
         clock=lambda: datetime.now(UTC),
+        reporter=reporter,
         album_debounce=debounce,
     )
     # Note when each album's debounce timer fires (the flush starts).

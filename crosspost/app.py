@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from crosspost.inbox import InboxItem
     from crosspost.stats.collect import Collection
     from staffbot.intake import TelegramIntake
+    from staffbot.reports import TelegramReporter
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ class App:
     coordinator: Coordinator | None = None
     # Events, recurring posts and website feeds (issue 11).
     planning: Planning | None = None
+    # The one staff-chat reporter (with the bot): a delivery sink and the bot's handlers share it.
+    reporter: TelegramReporter | None = None
 
     async def close(self) -> None:
         if self.planning is not None:
@@ -329,13 +332,16 @@ class App:
             "account=%s platform=%s token keep-alive failed: %s", op.account, op.platform, error
         )
         if isinstance(error, AuthError) and newly_paused:
+            if self.reporter is not None:
+                await self.reporter.account_paused(op.account, op.platform, error)
+                return
             platform = texts.PLATFORM_NAMES.get(str(op.platform), str(op.platform))
             await self.alert(
                 texts.ALERT_ACCOUNT_PAUSED.format(
                     account=self._title(op.account),
                     platform=platform,
                     reason=texts.REASONS.get(str(error.reason), texts.REASON_FALLBACK).format(
-                        platform=platform
+                        **texts.platform_fields(str(op.platform))
                     ),
                 )
             )
@@ -354,12 +360,18 @@ class App:
             lapses_at = state.last_success_at + OK_TOKEN_LIFETIME
             if lapses_at - now <= window:
                 lapsing.append((state.account, state.platform, lapses_at))
+                at = lapses_at.astimezone(self.settings.tz).strftime("%d.%m.%Y")
                 await self.alert(
-                    texts.ALERT_OK_TOKEN_LAPSING.format(
-                        account=self._title(state.account),
-                        at=lapses_at.astimezone(self.settings.tz).strftime("%d.%m.%Y"),
-                    )
+                    texts.ALERT_OK_TOKEN_LAPSING.format(account=self._title(state.account), at=at)
                 )
+                if self.reporter is not None:
+                    await self.reporter.tell_it_text(
+                        texts.IT_OK_TOKEN_LAPSING.format(
+                            account=f"{self._title(state.account)} ({state.account})",
+                            at=at,
+                            config=self.reporter.config_path,
+                        )
+                    )
         return lapsing
 
     def _title(self, account: str) -> str:
@@ -410,6 +422,12 @@ class App:
                 results[key].append(
                     CheckLine(ok=True, code="resumed", detail="paused deliveries resume now")
                 )
+                await self.alert(
+                    texts.ALERT_ACCOUNT_RESUMED.format(
+                        account=self.settings.account_label(key[0]),
+                        platform=texts.platform_name(str(key[1])).nom,
+                    )
+                )
         return results
 
 
@@ -427,12 +445,7 @@ def build_max_mirror(app: App) -> MaxChannelMirror:
     from adapters.max import create_client
     from adapters.max.listener import MaxChannelMirror
 
-    on_queued = None
-    if app.bot is not None:
-        from staffbot.reports import TelegramReporter
-
-        reporter = TelegramReporter(bot=app.bot, settings=app.settings, service=app.service)
-        on_queued = reporter.refresh
+    on_queued = app.reporter.refresh if app.reporter is not None else None
     return MaxChannelMirror(
         settings=app.settings,
         service=app.service,
@@ -518,8 +531,14 @@ def max_failure_text(settings: Settings, item: InboxItem) -> str:
 
 
 async def build_app(
-    settings: Settings, *, sinks: list[EventSink] | None = None, with_telegram: bool = True
+    settings: Settings,
+    *,
+    sinks: list[EventSink] | None = None,
+    with_telegram: bool = True,
+    config_path: Path | None = None,
 ) -> App:
+    """The service's parts, wired. `config_path` is named in the commands the IT contact is
+    told to run."""
     engine = create_engine(settings.database.url)
     await migrate(engine)
     sessionmaker = create_sessionmaker(engine)
@@ -576,7 +595,10 @@ async def build_app(
     if bot is not None:
         from staffbot.reports import TelegramReporter
 
-        sink.sinks.append(TelegramReporter(bot=bot, settings=settings, service=service))
+        app.reporter = TelegramReporter(
+            bot=bot, settings=settings, service=service, config_path=config_path
+        )
+        sink.sinks.append(app.reporter)
     return app
 
 
@@ -712,7 +734,7 @@ async def run_telegram(app: App) -> None:
     from staffbot.dispatcher import build_dispatcher
     from staffbot.intake import TelegramIntake
 
-    if app.bot is None:
+    if app.bot is None or app.reporter is None:
         return
     dp = build_dispatcher(
         settings=app.settings,
@@ -720,6 +742,7 @@ async def run_telegram(app: App) -> None:
         sessionmaker=app.sessionmaker,
         media_dir=app.settings.media.dir,
         clock=app.clock,
+        reporter=app.reporter,
         on_event_change=app.planning.on_event_change if app.planning is not None else None,
     )
     intake = TelegramIntake(

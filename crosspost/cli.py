@@ -268,7 +268,7 @@ def run(
         lock = RunLock.acquire(settings.database.url)
         try:
             metrics = Metrics()
-            app_ = await build_app(settings, sinks=[metrics])
+            app_ = await build_app(settings, sinks=[metrics], config_path=path.resolve())
             try:
                 monitor = await start_monitor(app_, metrics)
                 try:

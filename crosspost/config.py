@@ -170,8 +170,43 @@ class TelegramConfig(_Model):
             )
         return value
 
-    # User ids or chats told about technical failures (the database cannot be written).
+    # User ids or chats told about technical failures (the database cannot be written; tokens,
+    # rights, configuration) with the detail and the command to run; it_chat_id is one more chat
+    # (e.g. the IT department's group). Neither set: such notes go to the staff chat.
     it_contacts: list[int] = Field(default_factory=list)
+    it_chat_id: int | None = None
+
+    @field_validator("it_contacts")
+    @classmethod
+    def _contacts_distinct(cls, value: list[int]) -> list[int]:
+        if 0 in value:
+            raise ValueError("0 is not a Telegram user id: write the numeric id (e.g. 123456789)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists the same id twice")
+        return value
+
+    @model_validator(mode="after")
+    def _it_chat_is_another_chat(self) -> Self:
+        if self.it_chat_id is None:
+            return self
+        if self.it_chat_id == 0:
+            raise ValueError(
+                "it_chat_id 0 is not a chat: write the group's id (e.g. -1001234567890)"
+            )
+        if self.it_chat_id == self.staff_chat_id:
+            raise ValueError(
+                "it_chat_id is the staff chat: leave it out (technical notes then go to the "
+                "staff chat) or name the IT group"
+            )
+        if self.it_chat_id in self.it_contacts:
+            raise ValueError("it_chat_id is also in it_contacts: keep it in one of them")
+        return self
+
+    @property
+    def it_recipients(self) -> list[int]:
+        """Where technical notes go: the IT contacts and chat, else the staff chat."""
+        chats = [*self.it_contacts, *([self.it_chat_id] if self.it_chat_id is not None else [])]
+        return chats or [self.staff_chat_id]
 
     @field_validator("timezone")
     @classmethod
@@ -315,6 +350,8 @@ class MaxConfig(_Model):
 
 class AccountConfig(_Model):
     title: str = Field(min_length=1)
+    # The account in report lines and buttons («Администрация»); default: the title's first word.
+    short_title: str | None = Field(default=None, min_length=1, max_length=24)
     telegram_channel_id: int | None = None
     # Public @username of the channel (without @), for links to originals.
     telegram_channel_username: str | None = None
@@ -351,6 +388,11 @@ class AccountConfig(_Model):
         if platform is Platform.MAX:
             return self.max_chat_id
         return getattr(self, str(platform), None)
+
+    @property
+    def label(self) -> str:
+        """`short_title`, else the title's first word (Settings.account_label settles clashes)."""
+        return self.short_title or self.title.split()[0]
 
     @property
     def platforms(self) -> list[Platform]:
@@ -574,6 +616,32 @@ class Settings(_Model):
                 "give max.webhook another listen_port"
             )
         return self
+
+    @model_validator(mode="after")
+    def _distinct_short_titles(self) -> Self:
+        labels: dict[str, str] = {}
+        for name, account in self.accounts.items():
+            if account.short_title is None:
+                continue
+            other = labels.setdefault(account.short_title.casefold(), name)
+            if other != name:
+                raise ValueError(
+                    f"accounts {other!r} and {name!r} have the same short_title "
+                    f"{account.short_title!r}: staff could not tell them apart in reports"
+                )
+        return self
+
+    def account_label(self, name: str) -> str:
+        """The account's short name in reports and on buttons: `short_title`, else the
+        title's first word when no other account starts with it, else the whole title."""
+        account = self.accounts.get(name)
+        if account is None:
+            return name
+        if account.short_title is not None:
+            return account.short_title
+        first = account.label
+        same = [a for a in self.accounts.values() if a.short_title is None and a.label == first]
+        return first if len(same) == 1 else account.title
 
     @model_validator(mode="after")
     def _stats_accounts_known(self) -> Self:

@@ -33,6 +33,22 @@ class Reason(StrEnum):
     UNKNOWN = "unknown"
 
 
+# Failures only the IT person can fix (tokens, rights, configuration): they also reach the IT
+# contact with the technical detail (staffbot/reports.py).
+TECHNICAL = frozenset(
+    {
+        Reason.TOKEN_INVALID,
+        Reason.SESSION_EXPIRED,
+        Reason.NO_RIGHTS,
+        Reason.WRONG_TOKEN_TYPE,
+        Reason.CAPTCHA,
+        Reason.CONFIG,
+        Reason.BLOCKED,
+        Reason.UNKNOWN,
+    }
+)
+
+
 class CrosspostError(Exception):
     """Base of every error this package raises on purpose."""
 

@@ -136,7 +136,7 @@ class FirstOrder:
 
 def with_link(content: Content, platform: Platform, url: str) -> Content:
     """The content with a last paragraph linking to the first copy."""
-    label = texts.LINK_TO_FIRST.format(platform=texts.PLATFORM_IN.get(str(platform), platform))
+    label = texts.LINK_TO_FIRST.format(**texts.platform_fields(str(platform)))
     body = content.text.text.rstrip()
     if url in body:
         return content

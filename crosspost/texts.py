@@ -1,24 +1,141 @@
 """Every Russian string a person reads: bot replies, staff-chat reports, alerts, CLI messages.
 
 Adapters never build such text; they raise errors with a Reason or return Notices, worded here.
+
+Voice: impersonal («Публикация запланирована», «Не удалось…»), requests to the reader in the polite
+imperative («сократите текст»); never «я»/«мы». Press officers never read a console command or an
+English error: those go only into `IT_*` texts (see `IT_TEXTS`), which reach the IT contact.
+
+Platform names have one spelling each (`PLATFORMS`) and are put into templates in the case the
+sentence needs, through these fields (`platform_fields`):
+
+    {platform}       nominative, only in labels («Администрация · Одноклассники»)
+    {platform_gen}   genitive («для Одноклассников», «от Одноклассников»)
+    {platform_dat}   dative («к Одноклассникам»)
+    {platform_ins}   instrumental («с Одноклассниками»)
+    {in_platform}    «в»/«во» with the prepositional («в Одноклассниках», «во ВКонтакте»)
+    {with_platform}  «с» with the instrumental («с Одноклассниками»)
+
+A platform name is never the subject of a verb (Одноклассники is plural, the others are not):
+«сервер Одноклассников не отвечает», not «Одноклассники не отвечает».
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 # Appended to a text cut to a platform's limit, when the full original has a public link.
 READ_MORE = "Читать полностью: {url}"
 ELLIPSIS = "…"
 
 
-# -- Telegram: names ---------------------------------------------------------------------------
+# -- platform names and their case forms -------------------------------------------------------
 
-PLATFORM_NAMES = {
-    "telegram": "Telegram",
-    "vk": "ВКонтакте",
-    "ok": "Одноклассники",
-    "max": "MAX",
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformName:
+    nom: str
+    gen: str
+    dat: str
+    acc: str
+    ins: str
+    pre: str
+    # The preposition «в» before the prepositional: «во» before «В» + consonant.
+    in_: str
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "platform": self.nom,
+            "platform_gen": self.gen,
+            "platform_dat": self.dat,
+            "platform_acc": self.acc,
+            "platform_ins": self.ins,
+            "platform_pre": self.pre,
+            "in_platform": f"{self.in_} {self.pre}",
+            "with_platform": f"с {self.ins}",
+        }
+
+
+def _indeclinable(name: str, in_: str = "в") -> PlatformName:
+    return PlatformName(nom=name, gen=name, dat=name, acc=name, ins=name, pre=name, in_=in_)
+
+
+PLATFORMS: dict[str, PlatformName] = {
+    "telegram": _indeclinable("Telegram"),
+    "vk": _indeclinable("ВКонтакте", in_="во"),
+    "ok": PlatformName(
+        nom="Одноклассники",
+        gen="Одноклассников",
+        dat="Одноклассникам",
+        acc="Одноклассники",
+        ins="Одноклассниками",
+        pre="Одноклассниках",
+        in_="в",
+    ),
+    "max": _indeclinable("MAX"),
 }
-PLATFORM_BUTTONS = {"telegram": "Telegram", "vk": "VK", "ok": "OK", "max": "MAX"}
+# The nominative, for labels and buttons: one name per platform everywhere.
+PLATFORM_NAMES = {key: name.nom for key, name in PLATFORMS.items()}
+PLATFORM_BUTTONS = PLATFORM_NAMES
+# "in <platform>" (LINK_TO_FIRST and lists of where something went).
+PLATFORM_IN = {key: name.fields()["in_platform"] for key, name in PLATFORMS.items()}
+
+
+def platform_name(platform: str) -> PlatformName:
+    """The case forms of a platform (an unknown key stands for itself in every case)."""
+    return PLATFORMS.get(str(platform)) or _indeclinable(str(platform))
+
+
+def platform_fields(platform: str) -> dict[str, str]:
+    """The format fields of one platform's name (see the module docstring)."""
+    return platform_name(platform).fields()
+
+
+def join_words(words: Iterable[str]) -> str:
+    """«А», «А и Б», «А, Б и В»."""
+    items = list(words)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " и " + items[-1]
+
+
+def in_platforms(platforms: Iterable[str]) -> str:
+    """«во ВКонтакте и в Одноклассниках»."""
+    return join_words(platform_fields(p)["in_platform"] for p in dict.fromkeys(platforms))
+
+
+def plural(count: int, forms: tuple[str, str, str]) -> str:
+    """The form for `count`: forms are for 1, 2–4 and 5+ (1 пост, 3 поста, 11 постов)."""
+    n = abs(count) % 100
+    if 11 <= n <= 14:
+        return forms[2]
+    if n % 10 == 1:
+        return forms[0]
+    if 2 <= n % 10 <= 4:
+        return forms[1]
+    return forms[2]
+
+
+# -- symbols: one meaning each (the legend is in BOT_HELP) -------------------------------------
+
+MARK_PUBLISHED = "✅"
+MARK_SCHEDULED = "🕒"
+MARK_IN_PROGRESS = "⏳"  # being sent, retried or checked
+MARK_FAILED = "❌"
+MARK_PAUSED = "⏸"
+MARK_HELD = "✋"  # waits for a person's decision or manual action
+MARK_CANCELLED = "🚫"
+MARK_DELETED = "🗑"
+MARK_EDITED = "✏️"
+MARK_WARNING = "⚠️"
+MARK_INFO = "ℹ️"
+LEGEND = (
+    f"{MARK_PUBLISHED} опубликовано · {MARK_SCHEDULED} запланировано · "
+    f"{MARK_IN_PROGRESS} публикуется · {MARK_FAILED} не удалось · "
+    f"{MARK_PAUSED} аккаунт приостановлен · {MARK_HELD} нужно решение сотрудника · "
+    f"{MARK_CANCELLED} отменено · {MARK_DELETED} удалено"
+)
 
 # Telegram content that cannot be published on other platforms (Message fields).
 CONTENT_KINDS = {
@@ -39,178 +156,191 @@ CONTENT_KINDS = {
     "giveaway": "розыгрыш",
 }
 
-# -- Telegram: reasons, in plain words with what to do ------------------------------------------
+# -- failure reasons: what happened and what a press officer can do ----------------------------
 
-# Keys are crosspost.errors.Reason values; {platform} is a name from PLATFORM_NAMES.
+# Keys are crosspost.errors.Reason values; formatted with `platform_fields`. Reasons in
+# crosspost.errors.TECHNICAL also reach the IT contact (IT_FAILURE), and staff read one of the
+# REASON_IT_* endings after them.
 REASONS = {
-    "network": "нет связи с {platform} — повторим автоматически",
-    "rate_limited": "{platform} просит подождать (лимит запросов) — повторим автоматически",
-    "platform_down": "{platform} временно не отвечает — повторим автоматически",
-    "token_invalid": "токен {platform} отозван или неверен — обновите токен и выполните "
-    "crosspost check",
-    "session_expired": "сессия {platform} истекла — получите новый токен и выполните "
-    "crosspost check",
-    "no_rights": "у бота или токена нет прав публиковать в {platform} — выдайте права "
-    "администратора и выполните crosspost check",
-    "wrong_token_type": "для этого действия в {platform} нужен другой тип токена — "
-    "проверьте настройки аккаунта",
-    "captcha": "{platform} требует капчу — войдите в аккаунт вручную и повторите",
-    "too_long": "текст слишком длинный для {platform} — сократите его и опубликуйте снова",
-    "media_rejected": "{platform} не принял файл — проверьте формат и опубликуйте снова",
-    "file_too_big": "файл слишком большой для {platform} — уменьшите его и опубликуйте снова",
-    "links_forbidden": "{platform} не пропускает ссылки в этом посте — уберите ссылку",
-    "post_limit": "исчерпан дневной лимит публикаций в {platform} — повторите завтра",
-    "blocked": "аккаунт в {platform} заблокирован — обратитесь в поддержку платформы",
-    "bad_request": "{platform} отклонил публикацию — проверьте текст и файлы",
-    "not_found": "пост или сообщество в {platform} не найдено — проверьте настройки",
-    "unsupported": "{platform} не поддерживает такое действие",
-    "config": "ошибка в настройках {platform} — исправьте конфигурацию и выполните "
-    "crosspost check",
-    "outcome_unknown": "{platform} не ответил, дошёл ли пост — проверяем, чтобы не "
-    "опубликовать дважды",
-    "unknown": "неизвестная ошибка {platform} — подробности в журнале сервиса",
+    "network": "нет связи {with_platform} — повтор автоматически",
+    "rate_limited": "слишком много запросов к {platform_dat} — повтор автоматически",
+    "platform_down": "сервер {platform_gen} временно не отвечает — повтор автоматически",
+    "token_invalid": "доступ {in_platform} отозван или недействителен",
+    "session_expired": "срок доступа {in_platform} истёк",
+    "no_rights": "у сервиса нет прав публиковать {in_platform}",
+    "wrong_token_type": "{in_platform} для этого действия нужен другой ключ доступа",
+    "captcha": "{in_platform} требуется подтверждение входа (капча)",
+    "too_long": "текст слишком длинный для {platform_gen} — сократите его и опубликуйте снова",
+    "media_rejected": "файл не принят {in_platform} — проверьте формат и опубликуйте снова",
+    "file_too_big": "файл слишком большой для {platform_gen} — уменьшите его и опубликуйте снова",
+    "links_forbidden": "ссылка в посте не пропущена {in_platform} — уберите её и опубликуйте "
+    "снова",
+    "post_limit": "исчерпан дневной лимит публикаций {in_platform} — опубликуйте снова завтра",
+    "blocked": "аккаунт {in_platform} заблокирован",
+    "bad_request": "публикация отклонена {in_platform} — проверьте текст и файлы",
+    "not_found": "пост или сообщество {in_platform} не найдены — возможно, пост удалён вручную",
+    "unsupported": "{in_platform} такое действие недоступно",
+    "config": "ошибка в настройках для {platform_gen}",
+    "outcome_unknown": "нет ответа от {platform_gen} — идёт проверка, дошёл ли пост",
+    "unknown": "непредвиденная ошибка {in_platform}",
 }
 REASON_FALLBACK = REASONS["unknown"]
+# After a technical reason: where the detail went.
+REASON_IT_INFORMED = "ИТ-специалисту отправлены подробности"
+REASON_IT_IN_CHAT = "подробности для ИТ-специалиста — отдельным сообщением"
+REASON_WITH_ENDING = "{reason} — {ending}"
 
 NOTICES = {
-    "text_truncated": "текст сокращён до лимита платформы, добавлена ссылка на оригинал",
+    "text_truncated": "текст сокращён до лимита площадки, добавлена ссылка на оригинал",
     "media_as_link": "файл не удалось приложить — вместо него ссылка на оригинал",
-    "vk_photos_need_user_token": "фото не загружены: для фото в VK нужен токен пользователя",
+    "vk_photos_need_user_token": "фото не загружены: для фото во ВКонтакте нужен ключ доступа "
+    "пользователя (его настраивает ИТ-специалист)",
     "media_split": "файлов больше, чем помещается в один пост — остальные во втором посте",
-    "media_dropped": "часть файлов платформа не принимает — они пропущены",
+    "media_dropped": "часть файлов площадка не принимает — они пропущены",
     "caption_split": "длинная подпись: сначала файлы, затем текст отдельным сообщением",
-    "edit_unsupported": "платформа не даёт изменять посты",
+    "edit_unsupported": "площадка не даёт изменять посты",
 }
 
-# -- Telegram: the report of a publication in the staff chat ----------------------------------
+# -- the report of a publication in the staff chat (staffbot/reports.py) -----------------------
 
 REPORT_TITLE = "📰 Публикация №{id}"
 REPORT_SOURCE_CHANNEL = "из канала: {url}"
-REPORT_SOURCE_BOT = "из бота, автор {author}"
+REPORT_SOURCE_BOT = "через бота, автор: {author}"
+REPORT_SOURCE_CLI = "добавлена на сервере"
+REPORT_SOURCE_SCHEDULE = "по расписанию"
 REPORT_SOURCE_OTHER = "источник: {source}"
-REPORT_SCHEDULED_FOR = "🕒 Запланировано на {at}"
+# The author of a bot publication whose name is not known (an older publication).
+REPORT_AUTHOR_UNKNOWN = "сотрудник пресс-службы"
+REPORT_SCHEDULED_FOR = MARK_SCHEDULED + " Запланировано на {at}"
 REPORT_VERSION = "версия {version}"
-REPORT_DELETED = "🗑 Удалена {at}"
-REPORT_LINE = "{status} {account} · {platform}: {detail}"
-REPORT_PUBLISHED = "✅"
-REPORT_PENDING = "⏳"
-REPORT_SCHEDULED = "🕒"
-REPORT_RETRYING = "🔁"
-REPORT_FAILED = "❌"
-REPORT_PAUSED = "⏸"
-REPORT_UNCERTAIN = "❓"
-REPORT_HELD = "✋"
-REPORT_CANCELLED = "🚫"
+REPORT_DELETED = MARK_DELETED + " Удалена {at}"
+REPORT_LINE = "{mark} {account} · {platform}: {detail}"
+REPORT_LINE_SHORT = "{mark} {account} · {platform}"
+REPORT_PUBLISHED = MARK_PUBLISHED
+REPORT_PENDING = MARK_IN_PROGRESS
+REPORT_SCHEDULED = MARK_SCHEDULED
+REPORT_RETRYING = MARK_IN_PROGRESS
+REPORT_FAILED = MARK_FAILED
+REPORT_PAUSED = MARK_PAUSED
+REPORT_UNCERTAIN = MARK_IN_PROGRESS
+REPORT_HELD = MARK_HELD
+REPORT_CANCELLED = MARK_CANCELLED
 REPORT_DETAIL_PENDING = "публикуется"
 REPORT_DETAIL_SCHEDULED = "в {at}"
 REPORT_DETAIL_RETRY = "повтор в {at}: {reason}"
 REPORT_DETAIL_PUBLISHED_NO_LINK = "опубликовано"
-REPORT_DETAIL_UNCERTAIN = "нет ответа от платформы — проверяем, дошёл ли пост"
+REPORT_DETAIL_UNCERTAIN = "нет ответа — идёт проверка, дошёл ли пост"
 REPORT_DETAIL_HELD = (
-    "не удалось понять, опубликован ли пост — проверьте вручную и нажмите «Повторить» "
-    "(если поста нет) или «Отменить» (если он есть)"
+    "неизвестно, вышел ли пост. Проверьте вручную: поста нет — «Повторить», пост есть — «Отменить»"
 )
-REPORT_BUTTON_TARGET = "{account} · {platform}"
-REPORT_BUTTON_RETRY = "🔁 Повторить: {target}"
-REPORT_BUTTON_CANCEL = "🚫 Отменить"
-REPORT_RETRY_ACCEPTED = "Отправляем снова."
-REPORT_CANCEL_ACCEPTED = "Отменено."
 REPORT_DETAIL_CANCELLED = "отменено"
-REPORT_DETAIL_PAUSED = "аккаунт приостановлен: {reason}"
-REPORT_NOTICE = "ℹ️ {account} · {platform}: {notice}"
+# A paused account: its state is said once, in the account's line, while it lasts.
+REPORT_DETAIL_PAUSED = "ждёт: аккаунт приостановлен"
+REPORT_PAUSED_TITLE = "Приостановлено:"
+REPORT_PAUSED_LINE = MARK_PAUSED + " {account} · {platform}: {reason}"
+REPORT_BUTTON_TARGET = "{account} · {platform}"
+REPORT_BUTTON_RETRY = "Повторить: {target}"
+REPORT_BUTTON_CANCEL = "Отменить"
+REPORT_RETRY_ACCEPTED = "Повторная отправка поставлена в очередь."
+REPORT_CANCEL_ACCEPTED = "Отменено."
+REPORT_NOTICE = MARK_INFO + " {account} · {platform}: {notice}"
 REPORT_NOTES_TITLE = "Важно:"
 REPORT_NOTE_FILE_TOO_BIG = (
-    "⚠️ Файл «{name}» больше 20 МБ: бот не может его скачать. Текст опубликован со ссылкой "
-    "на оригинал; при необходимости приложите файл вручную."
+    MARK_WARNING + " Файл «{name}» больше 20 МБ: бот не может его скачать. Текст опубликован со "
+    "ссылкой на оригинал; при необходимости приложите файл вручную."
 )
 REPORT_NOTE_DROPPED_TEXT_ONLY = (
-    "⚠️ {kinds} не переносится в {platforms}: там опубликован только текст."
+    MARK_WARNING + " {kinds} не переносится на другие площадки: {in_platforms} опубликован "
+    "только текст."
 )
-REPORT_NOTE_EDIT_DONE = "✏️ {account} · {platform}: изменено (версия {version})"
+REPORT_NOTE_EDIT_DONE = MARK_EDITED + " {account} · {platform}: изменено (версия {version})"
 REPORT_NOTE_EDIT_UNSUPPORTED = (
-    "✋ {account} · {platform}: изменить нельзя — исправьте вручную: {url}"
+    MARK_HELD + " {account} · {platform}: изменить автоматически нельзя — исправьте вручную: {url}"
 )
-REPORT_NOTE_EDIT_FAILED = "❌ {account} · {platform}: изменить не удалось — {reason}"
-REPORT_NOTE_DELETE_DONE = "🗑 {account} · {platform}: удалено"
+REPORT_NOTE_EDIT_FAILED = MARK_FAILED + " {account} · {platform}: изменить не удалось — {reason}"
+REPORT_NOTE_DELETE_DONE = MARK_DELETED + " {account} · {platform}: удалено"
 REPORT_NOTE_DELETE_UNSUPPORTED = (
-    "✋ {account} · {platform}: удалить нельзя — удалите вручную: {url}"
+    MARK_HELD + " {account} · {platform}: удалить автоматически нельзя — удалите вручную: {url}"
 )
-REPORT_NOTE_DELETE_FAILED = "❌ {account} · {platform}: удалить не удалось — {reason}"
+REPORT_NOTE_DELETE_FAILED = MARK_FAILED + " {account} · {platform}: удалить не удалось — {reason}"
 REPORT_HINT_DELETE = "Чтобы удалить все копии, ответьте на это сообщение словом «удалить»."
 REPORT_NO_LINK = "(ссылки нет)"
 
 # A channel post nothing of which can travel: there is no publication to report on.
 CHANNEL_NOTHING_TO_MIRROR = (
-    "⚠️ Пост в канале «{channel}» ({url}) — {kinds}: это не переносится в {platforms}, "
-    "там ничего не опубликовано."
+    MARK_WARNING + " Пост в канале «{channel}» ({url}) — {kinds}: это не переносится на другие "
+    "площадки, {in_platforms} ничего не опубликовано."
 )
 
-# -- Telegram: the staff bot dialog -----------------------------------------------------------
+# -- the staff bot dialog -----------------------------------------------------------------------
 
 BOT_NOT_STAFF = (
     "Здравствуйте! Этот бот публикует новости администрации и доступен только сотрудникам "
-    "пресс-службы. Если вы сотрудник, попросите администратора добавить ваш "
-    "Telegram ID: {user_id}."
+    "пресс-службы. Если вы сотрудник, попросите администратора добавить ваш номер "
+    "пользователя Telegram: {user_id}."
 )
 BOT_HELP = (
     "Как опубликовать пост:\n"
     "1. Пришлите сюда текст, фото или видео (или перешлите пост из канала).\n"
-    "2. Выберите аккаунты и платформы кнопками под предпросмотром.\n"
+    "2. Выберите аккаунты и площадки кнопками под предпросмотром.\n"
     "3. Нажмите «Опубликовать сейчас» или «Запланировать» и напишите время.\n\n"
-    "Время можно писать так: «01.12 10:00», «1 декабря 10:00», «завтра 9:30», "
-    "«через 2 часа», «10:00». Время местное ({zone}).\n\n"
+    "Время можно писать так: «15.12 10:00», «15 декабря в 10», «завтра в 9», "
+    "«через 2 часа». Время местное ({zone}).\n\n"
     "Команды:\n"
     "/queue — что запланировано (отменить, перенести)\n"
     "/status — состояние аккаунтов\n"
-    "/delete <ссылка на пост> — удалить пост со всех платформ\n"
+    "/delete <ссылка на пост> — удалить копии поста на всех площадках\n"
     "/help — эта справка\n\n"
     "Посты из каналов администрации копируются автоматически. Отчёты приходят в чат "
-    "пресс-службы; чтобы удалить пост, ответьте на отчёт словом «удалить»."
+    "пресс-службы; чтобы удалить копии, ответьте на отчёт словом «удалить».\n\n"
+    "Значки в отчётах:\n" + LEGEND
 )
 BOT_PREVIEW_TITLE = "Предпросмотр — {platform}:"
 BOT_PREVIEW_MEDIA = "📎 Файлов: {count}"
 BOT_PREVIEW_EMPTY_TEXT = "(без текста)"
 BOT_PANEL = (
-    "Куда публикуем?\nАккаунты: {accounts}\nПлатформы: {platforms}\n\n"
+    "Куда публиковать?\nАккаунты: {accounts}\nПлощадки: {platforms}\n\n"
     "Выберите кнопками и нажмите «Опубликовать сейчас» или «Запланировать»."
 )
 BOT_PANEL_NOTHING_CHOSEN = "не выбрано"
 BOT_BUTTON_ALL_ACCOUNTS = "все"
-BOT_BUTTON_CHECKED = "✅ {label}"
+# Choice buttons: a check box, not the «published» mark.
+BOT_BUTTON_CHECKED = "☑️ {label}"
 BOT_BUTTON_UNCHECKED = "▫️ {label}"
 BOT_BUTTON_PUBLISH_NOW = "Опубликовать сейчас"
 BOT_BUTTON_SCHEDULE = "Запланировать"
 BOT_BUTTON_CANCEL = "Отмена"
 BOT_BUTTON_CONFIRM_TIME = "Подтвердить"
 BOT_BUTTON_OTHER_TIME = "Другое время"
-BOT_NEED_TARGETS = "Выберите хотя бы один аккаунт и одну платформу."
-BOT_TARGETS_INVALID = "Такой комбинации аккаунтов и платформ нет: {detail}"
+BOT_NEED_TARGETS = "Выберите хотя бы один аккаунт и одну площадку."
+BOT_TARGETS_INVALID = "Такого сочетания аккаунтов и площадок нет: {detail}"
 BOT_ASK_TIME = (
-    "Когда опубликовать? Напишите местное время ({zone}), например: «01.12 10:00», "
-    "«1 декабря 10:00», «завтра 9:30», «через 2 часа»."
+    "Когда опубликовать? Напишите местное время ({zone}), например: «15.12 10:00», "
+    "«15 декабря в 10», «завтра в 9», «через 2 часа»."
 )
 BOT_CONFIRM_TIME = "Опубликовать {at} (местное время)? Нажмите «Подтвердить»."
 BOT_TIME_PAST = "Время {at} уже прошло. Напишите время в будущем."
 BOT_TIME_UNPARSEABLE = (
-    "Не понял время «{typed}». Напишите, например: «01.12 10:00», «1 декабря 10:00», "
-    "«завтра 9:30» или «через 2 часа»."
+    "Время «{typed}» не распознано. Напишите, например: «15.12 10:00», «15 декабря в 10», "
+    "«завтра в 9» или «через 2 часа»."
 )
 BOT_SUBMITTED_NOW = "Принято: публикация №{id} отправляется. Отчёт будет в чате пресс-службы."
 BOT_SUBMITTED_AT = "Принято: публикация №{id} запланирована на {at}."
 BOT_CANCELLED = "Черновик отменён, ничего не опубликовано."
-BOT_STALE_BUTTON = "Эта кнопка устарела. Пришлите пост заново."
-BOT_NOT_YOURS = "Это не ваш черновик."
+# A button whose draft is gone; when what happened to it is known, one of BOT_STALE_* (below).
+BOT_STALE_BUTTON = "Эта кнопка больше не действует. Чтобы опубликовать пост, пришлите его заново."
+BOT_NOT_YOURS = "Это черновик другого сотрудника."
 BOT_DONE = "Готово."
 BOT_UNSUPPORTED_CONTENT = (
-    "Такое сообщение нельзя опубликовать: {kinds} не переносится на другие платформы. "
+    "Такое сообщение нельзя опубликовать: {kinds} не переносится на другие площадки. "
     "Пришлите текст, фото, видео, GIF или документ."
 )
 BOT_UNSUPPORTED_WITH_TEXT = (
-    "⚠️ {kinds} не переносится на другие платформы: будет опубликован только текст."
+    MARK_WARNING + " {kinds} не переносится на другие площадки: будет опубликован только текст."
 )
 BOT_FILE_TOO_BIG = (
-    "⚠️ Файл «{name}» больше 20 МБ: бот не может его скачать. Будет опубликован текст со "
-    "ссылкой на оригинал, если она есть; иначе приложите файл поменьше."
+    MARK_WARNING + " Файл «{name}» больше 20 МБ: бот не может его скачать. Будет опубликован "
+    "текст со ссылкой на оригинал, если она есть; иначе приложите файл поменьше."
 )
 BOT_ALBUM_PART = "Альбом получен, файлов: {count}."
 BOT_QUEUE_EMPTY = "Запланированных публикаций нет."
@@ -225,42 +355,78 @@ BOT_STATUS_TITLE = "Состояние аккаунтов:"
 BOT_STATUS_LINE = "{state} {account} · {platform}\n    успех: {success}\n    ошибка: {error}"
 BOT_STATUS_OK = "🟢"
 BOT_STATUS_ERROR = "🟡"
-BOT_STATUS_PAUSED = "⏸ приостановлен"
+BOT_STATUS_PAUSED = MARK_PAUSED + " приостановлен"
 BOT_STATUS_NEVER = "ещё не было"
 BOT_STATUS_NONE = "нет"
 BOT_DELETE_USAGE = "Напишите /delete и ссылку на пост, например: /delete https://t.me/channel/123"
-BOT_DELETE_NOT_FOUND = "Не нашёл публикацию по этой ссылке."
-BOT_DELETE_CONFIRM = "Удалить публикацию №{id} со всех платформ ({targets})? Это нельзя отменить."
+BOT_DELETE_NOT_FOUND = "Публикация по этой ссылке не найдена."
+BOT_DELETE_CONFIRM = "Удалить публикацию №{id} на всех площадках ({targets})? Это нельзя отменить."
 BOT_BUTTON_DELETE_CONFIRM = "Да, удалить"
 BOT_BUTTON_DELETE_KEEP = "Нет, оставить"
-BOT_DELETE_KEPT = "Хорошо, ничего не удаляю."
-BOT_DELETE_DONE = "Публикация №{id} удалена. Подробности — в отчёте."
+BOT_DELETE_KEPT = "Ничего не удалено."
+BOT_DELETE_DONE = "Публикация №{id} удаляется с площадок. Итог — в отчёте."
 BOT_DELETE_ALREADY = "Публикация №{id} уже удалена."
 # Words a reply to a report may say to delete the post.
 DELETE_WORDS = frozenset({"удалить", "удали", "удаление"})
 
 
-# -- alerts to the staff chat ---------------------------------------------------------------------
+# -- alerts to the staff chat and notes to the IT contact --------------------------------------
 
 ALERT_ACCOUNT_PAUSED = (
-    "⏸ {account} · {platform}: публикации приостановлены — {reason}. "
-    "Посты не пропадут: они отправятся, когда проверка пройдёт."
+    MARK_PAUSED + " {account} · {platform}: публикации приостановлены — {reason}. "
+    "Посты не пропадут: они отправятся, когда доступ восстановят."
 )
+ALERT_ACCOUNT_RESUMED = MARK_PUBLISHED + " {account} · {platform}: публикации возобновлены."
 ALERT_OK_TOKEN_LAPSING = (
-    "⚠️ {account} · Одноклассники: токен перестанет действовать около {at}, если им не "
-    "пользоваться. Выполните crosspost check или получите новый токен (docs/ok.md)."
+    MARK_WARNING + " {account} · Одноклассники: доступ перестанет действовать около {at}. "
+    "ИТ-специалисту отправлены подробности."
 )
+
+# For the IT contact (telegram.it_contacts / telegram.it_chat_id, else the staff chat): the
+# technical detail and the command to run. English error classes and commands are fine here;
+# tokens never.
+IT_FAILURE = (
+    "🛠 Для ИТ-специалиста: {account} · {platform}\n"
+    "{what}\n"
+    "Ошибка: {error}\n"
+    "Что сделать: {todo}\n"
+    "Проверка: crosspost check -c {config}"
+)
+IT_WHAT = {
+    "token_invalid": "Ключ доступа (токен) {platform_gen} отозван или неверен; публикации "
+    "аккаунта приостановлены.",
+    "session_expired": "Сессия {platform_gen} истекла; публикации аккаунта приостановлены.",
+    "no_rights": "У бота или токена нет прав на публикацию {in_platform}.",
+    "wrong_token_type": "Для действия {in_platform} нужен токен другого типа.",
+    "captcha": "{in_platform} требуется капча: нужен ручной вход в аккаунт.",
+    "config": "Ошибка в настройках {platform_gen} в конфигурации.",
+    "blocked": "Аккаунт {in_platform} заблокирован площадкой.",
+    "unknown": "Непредвиденная ошибка {in_platform}.",
+}
+IT_TODO = {
+    "token_invalid": "выпустите новый токен, пропишите его в переменной окружения и "
+    "перезапустите сервис (docs/ в репозитории — по площадке)",
+    "session_expired": "получите новый токен (docs/ok.md) и перезапустите сервис",
+    "no_rights": "выдайте боту или владельцу токена права администратора сообщества/канала",
+    "wrong_token_type": "проверьте, какой токен указан для аккаунта в конфигурации",
+    "captcha": "войдите в аккаунт в браузере, пройдите проверку",
+    "config": "исправьте конфигурацию",
+    "blocked": "обратитесь в поддержку площадки",
+    "unknown": "посмотрите журнал сервиса (journalctl -u crosspost) по delivery={delivery}",
+}
+IT_OK_TOKEN_LAPSING = (
+    "🛠 Для ИТ-специалиста: {account} · Одноклассники\n"
+    "Токен OK перестанет действовать около {at}, если им не пользоваться.\n"
+    "Что сделать: crosspost check -c {config} (продлевает токен) или новый токен (docs/ok.md)."
+)
+# Texts only the IT contact or the console reads (commands and English allowed).
+IT_TEXTS = frozenset({"IT_FAILURE", "IT_WHAT", "IT_TODO", "IT_OK_TOKEN_LAPSING"})
 
 
 # -- statistics (issue 10) ---------------------------------------------------------------------
 
-# Platform names as the yearly report writes them («Телеграм — 7855, ВКонтакте — 4236»).
-STATS_PLATFORM_NAMES = {
-    "telegram": "Телеграм",
-    "vk": "ВКонтакте",
-    "ok": "Одноклассники",
-    "max": "MAX",
-}
+# Platform names in reports («Telegram — 7855, ВКонтакте — 4236»): the one spelling.
+STATS_PLATFORM_NAMES = PLATFORM_NAMES
 STATS_MONTHS_GENITIVE = (
     "января",
     "февраля",
@@ -307,7 +473,7 @@ STATS_TEXT_DECLINE_INTRO = (
 )
 STATS_TEXT_NO_GROWTH = (
     "Сравнить с {date} нельзя: на эту дату нет данных ни по одному аккаунту "
-    "(загрузите прошлые данные: crosspost stats import)."
+    "(прошлые данные может загрузить ИТ-специалист)."
 )
 STATS_TEXT_GROWTH = "{people} {people_word} ({percent})"  # +3927 человек (+100,0 %)
 STATS_TEXT_GROWTH_OWNER = "{owner}: {changes}; всего — {total}."
@@ -324,14 +490,14 @@ STATS_TEXT_POSTS_MONTH = "{month}: {counts}"
 STATS_TEXT_REACH_TITLE = "Охват (просмотры публикаций за тот же период):"
 STATS_TEXT_REACH_OWNER = "{owner}: {counts}."
 STATS_REACH_TELEGRAM = (
-    "Телеграм — бот не может получить число просмотров, смотрите статистику канала "
+    "Telegram — бот не может получить число просмотров, смотрите статистику канала "
     "в приложении Telegram"
 )
 STATS_REACH_NONE = "{platform} — {no_data}"
 
 # Tables (md, csv headers for people, the chart).
 STATS_COL_ACCOUNT = "Аккаунт"
-STATS_COL_PLATFORM = "Платформа"
+STATS_COL_PLATFORM = "Площадка"
 STATS_COL_ON = "на {date}"
 STATS_COL_GROWTH_PEOPLE = "Прирост, чел."
 STATS_COL_GROWTH_PERCENT = "Прирост, %"
@@ -343,7 +509,7 @@ STATS_MD_DATES = "Даты данных: {items}."
 STATS_MD_POSTS_TITLE = "Публикации по месяцам"
 STATS_MD_REACH_TITLE = "Просмотры публикаций по месяцам"
 STATS_MD_REACH_TELEGRAM = (
-    "Телеграм: бот не может получить число просмотров — смотрите статистику канала в "
+    "Telegram: бот не может получить число просмотров — смотрите статистику канала в "
     "приложении Telegram."
 )
 STATS_CHART_TITLE = "Подписчики с {start} по {end}"
@@ -359,10 +525,12 @@ STATS_BOT_VALUE = "{now} (было {before}; {growth})"
 STATS_BOT_TOTAL = "Всего во всех аккаунтах: {line}"
 STATS_BOT_CHART_CAPTION = "Подписчики с {start} по {end}"
 STATS_BOT_CHART_FAILED = "Диаграмму построить не удалось — подробности в журнале сервиса."
-STATS_BOT_HINT = "Годовой отчёт целиком: crosspost stats report --format text|md|csv|png"
+STATS_BOT_HINT = (
+    "Годовой отчёт целиком (текст, таблица, диаграмма) выгружает ИТ-специалист на сервере."
+)
 ALERT_STATS_FAILED = (
-    "⚠️ Статистика: не удалось узнать число подписчиков — {account} · {platform}: {reason}. "
-    "Остальные числа сохранены; повторим в следующий раз."
+    MARK_WARNING + " Статистика: не удалось узнать число подписчиков — {account} · {platform}: "
+    "{reason}. Остальные числа сохранены; следующая попытка — при следующем сборе."
 )
 
 
@@ -457,26 +625,26 @@ BOT_EVENT_STALE = "Это уже неактуально: начните зано
 BOT_EVENT_REMINDER_AFTER_START = (
     "Напоминание {typed} — не раньше начала мероприятия. Укажите время до начала."
 )
-BOT_EVENT_CHOOSE_TARGETS = "Выберите хотя бы один аккаунт и платформу, которая у него есть."
+BOT_EVENT_CHOOSE_TARGETS = "Выберите хотя бы один аккаунт и площадку, которая у него есть."
 BOT_EVENT_PHOTO_ONLY = "Нужна фотография (или кнопка «Без фото»)."
 BOT_EVENT_TEXT_ONLY = "Нужен текст."
 BOT_EVENT_PANEL = (
     "Мероприятие: {title}\n{When}\nМесто: {place}\n\n"
-    "Аккаунты: {accounts}\nПлатформы: {platforms}\n"
+    "Аккаунты: {accounts}\nПлощадки: {platforms}\n"
     "Анонс: {announce}\nНапоминания: {reminders}"
 )
 BOT_EVENT_BUTTON_ANNOUNCE_NOW = "Анонс сейчас"
 BOT_EVENT_BUTTON_ANNOUNCE_LATER = "Анонс позже…"
 BOT_EVENT_BUTTON_REMINDERS = "Изменить напоминания…"
 BOT_EVENT_BUTTON_DEFAULT_REMINDERS = "Напоминания по умолчанию"
-BOT_EVENT_BUTTON_CREATE = "✅ Создать"
+BOT_EVENT_BUTTON_CREATE = "Создать"
 BOT_EVENT_BUTTON_DISCARD = "Отменить"
 BOT_EVENT_ASK_ANNOUNCE_AT = "Когда опубликовать анонс? Местное время, например «03.12 12:00»."
 BOT_EVENT_ASK_REMINDERS = (
     "Напишите время напоминаний, каждое с новой строки: «04.12 10:00», «накануне в 10:00», "
     "«за 2 часа», «за 30 минут». Без напоминаний: «нет»."
 )
-BOT_EVENT_BAD_TIME = "Не понял время «{typed}». Пример: «05.12 10:00»."
+BOT_EVENT_BAD_TIME = "Время «{typed}» не распознано. Пример: «05.12 10:00»."
 BOT_EVENT_PAST_TIME = "«{typed}» — это уже прошедшее время. Укажите будущее."
 BOT_EVENT_DISCARDED = "Мероприятие не создано."
 BOT_EVENT_NOTHING_TO_CANCEL = "Сейчас ничего не создаётся."
@@ -503,7 +671,9 @@ BOT_EVENT_ANNOUNCEMENT_UNCHANGED = "В анонсе нечего менять."
 # Recurring posts.
 RECURRING_STATUS_ACTIVE = "действует"
 RECURRING_STATUS_PAUSED = "на паузе"
-RECURRING_LIST_EMPTY = "Повторяющихся публикаций нет. Добавить: crosspost recurring add."
+RECURRING_LIST_EMPTY = (
+    "Повторяющихся публикаций нет. Их добавляет ИТ-специалист на сервере по вашей просьбе."
+)
 RECURRING_LIST_TITLE = "Повторяющиеся публикации:"
 RECURRING_LIST_LINE = "№{id} · {rule} · {status} · следующая: {next} · {accounts}\n«{text}»"
 RECURRING_NO_NEXT = "нет"
@@ -531,14 +701,7 @@ FEED_UNTITLED = "Публикация"
 # -- MAX (issue 14) -----------------------------------------------------------------------------
 
 # link_to_first: the last line of every other copy, before the link to the first one.
-LINK_TO_FIRST = "Первоисточник {platform}:"
-# "in <platform>" for LINK_TO_FIRST (prepositional case).
-PLATFORM_IN = {
-    "telegram": "в Telegram",
-    "vk": "во ВКонтакте",
-    "ok": "в Одноклассниках",
-    "max": "в MAX",
-}
+LINK_TO_FIRST = "Первоисточник {in_platform}:"
 # A post or an edit in a MAX channel that could not be handled: kept in the inbox, told once.
 MAX_INBOX_FAILED_POST = (
     "⚠️ Пост в канале MAX «{channel}» от {at} не удалось обработать: на другие площадки он не "
@@ -577,8 +740,8 @@ INBOX_FAILED_OTHER = (
 INBOX_UNKNOWN_CHANNEL = "неизвестный канал"
 # The database cannot be written: nothing is confirmed to Telegram, which keeps the updates.
 INTAKE_DB_DOWN = (
-    "🚨 crosspost не может записать данные в базу ({reason}). Новые посты и сообщения боту "
-    "не потеряются: Telegram хранит их до суток, и приём продолжится сам, как только запись "
+    "🚨 Сервис публикаций не может записать данные в базу ({reason}). Новые посты и сообщения "
+    "боту не потеряются: Telegram хранит их до суток, и приём продолжится сам, как только запись "
     "заработает. ИТ-специалисту: проверьте свободное место на диске и права на файл базы."
 )
 INTAKE_DB_REASONS = {
@@ -587,7 +750,7 @@ INTAKE_DB_REASONS = {
     "locked": "база занята другим процессом",
     "other": "ошибка записи",
 }
-INTAKE_DB_BACK = "✅ Запись в базу снова работает: приём постов и сообщений продолжен."
+INTAKE_DB_BACK = "🟢 Запись в базу снова работает: приём постов и сообщений продолжен."
 
 # -- dates --------------------------------------------------------------------------------------
 # Typed publish times (crosspost/dates.py): the confirmation in words, quick picks, refusals.
@@ -723,9 +886,9 @@ STATUS_NOT_PAUSED = "{target}: уже работает."
 STATUS_STALE = "Эта кнопка уже не действует. Откройте /status заново."
 # What happened and what a press officer can do; never a console command (IT gets those).
 STATUS_REASONS = {
-    "network": "нет связи с площадкой, повторим сами",
-    "rate_limited": "площадка просит подождать, повторим сами",
-    "platform_down": "площадка временно не отвечает, повторим сами",
+    "network": "нет связи с площадкой, повтор автоматически",
+    "rate_limited": "слишком много запросов к площадке, повтор автоматически",
+    "platform_down": "площадка временно не отвечает, повтор автоматически",
     "token_invalid": "доступ бота к аккаунту отозван или неверен, сообщите ИТ-специалисту",
     "session_expired": "доступ к аккаунту истёк, сообщите ИТ-специалисту",
     "no_rights": "у бота нет прав публиковать в этом аккаунте, сообщите ИТ-специалисту",
@@ -741,7 +904,7 @@ STATUS_REASONS = {
     "not_found": "сообщество или пост не найдены, сообщите ИТ-специалисту",
     "unsupported": "площадка не умеет такое действие",
     "config": "ошибка в настройках, сообщите ИТ-специалисту",
-    "outcome_unknown": "площадка не ответила, вышел ли пост; проверяем, чтобы не повторить",
+    "outcome_unknown": "нет ответа, вышел ли пост; идёт проверка, чтобы не опубликовать дважды",
     "unknown": "непредвиденная ошибка, сообщите ИТ-специалисту",
 }
 
@@ -753,7 +916,7 @@ BOT_STALE_SENDING = "Уже отправляется. Отчёт — в чате
 BOT_STALE_CANCELLED = "Черновик отменён, ничего не опубликовано."
 BOT_STALE_SUPERSEDED = "Этот черновик заменён более новым постом — продолжайте с ним."
 BOT_STALE_RESCHEDULED = "Уже перенесено — см. /queue."
-BOT_STALE_WAITING_TIME = "Сейчас жду время публикации — напишите его или выберите кнопкой."
+BOT_STALE_WAITING_TIME = "Нужно время публикации — напишите его или выберите кнопкой."
 BOT_BUTTON_UNKNOWN = "Эта кнопка больше не действует. Пришлите пост заново или откройте /queue."
 BOT_DELETE_ORIGINAL_STAYS = "Оригинал в Telegram-канале останется — его удаляют в самом канале."
 # Preview: one message for each distinct rendering, titled with the platforms that share it.

@@ -25,7 +25,6 @@ from staffbot.queue import QueueScreen
 from staffbot.reports import TelegramReporter
 from staffbot.stats import build_stats_router
 from staffbot.status import StatusScreen
-from staffbot.ui import Reporter
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def build_dispatcher(
     clock: Callable[[], datetime],
     album_debounce: timedelta = ALBUM_DEBOUNCE,
     on_event_change: Callable[[], Awaitable[None]] | None = None,
-    reporter: Reporter | None = None,
+    reporter: TelegramReporter | None = None,
 ) -> Dispatcher:
     """The dispatcher for polling or the webhook. Its startup re-arms albums buffered before a
     restart; its shutdown stops their timers (the items stay in the database).
@@ -58,9 +57,9 @@ def build_dispatcher(
     `reporter` is the one staff-chat reporter of the process; without it the bot makes its own
     for the Bot it runs with."""
     media_dir.mkdir(parents=True, exist_ok=True)
-    own: dict[int, Reporter] = {}
+    own: dict[int, TelegramReporter] = {}
 
-    def reporter_for(bot: Bot) -> Reporter:
+    def reporter_for(bot: Bot) -> TelegramReporter:
         if reporter is not None:
             return reporter
         if bot.id not in own:
@@ -73,6 +72,7 @@ def build_dispatcher(
         sessionmaker=sessionmaker,
         media_dir=media_dir,
         clock=clock,
+        reporter_for=reporter_for,
         album_debounce=album_debounce,
     )
     dialog = ComposeDialog(

@@ -404,11 +404,13 @@ class EventDialog:
             )
 
         def mark(label: str, on: bool) -> str:
-            return f"{'✅' if on else '▫️'} {label}"
+            return (texts.BOT_BUTTON_CHECKED if on else texts.BOT_BUTTON_UNCHECKED).format(
+                label=label
+            )
 
         accounts = [
-            button(mark(cfg.title.split()[0], name in data["accounts"]), "acc", name)
-            for name, cfg in self.settings.accounts.items()
+            button(mark(self.settings.account_label(name), name in data["accounts"]), "acc", name)
+            for name in self.settings.accounts
         ]
         available = sorted({str(p) for a in self.settings.accounts.values() for p in a.platforms})
         platforms = [

@@ -158,7 +158,8 @@ def kinds_text(kinds: Sequence[str]) -> str:
 
 
 def platforms_text(platforms: Sequence[Platform]) -> str:
-    return ", ".join(texts.PLATFORM_NAMES.get(str(p), str(p)) for p in platforms)
+    """«во ВКонтакте и в Одноклассниках» (for texts with {in_platforms})."""
+    return texts.in_platforms(str(p) for p in platforms)
 
 
 def original_url(settings: Settings, chat_id: int, message_id: int) -> str:
@@ -446,10 +447,12 @@ class ChannelMirror:
         sessionmaker: async_sessionmaker[AsyncSession],
         media_dir: Path,
         clock: Clock,
+        reporter_for: Callable[[Bot], TelegramReporter],
         album_debounce: timedelta = ALBUM_DEBOUNCE,
     ) -> None:
         self.settings = settings
         self.service = service
+        self.reporter_for = reporter_for
         self.sessionmaker = sessionmaker
         self.media_dir = media_dir
         self.clock = clock
@@ -466,7 +469,7 @@ class ChannelMirror:
         self.router.edited_channel_post.register(self.on_edit, F.chat.type == "channel")
 
     def _reporter(self, bot: Bot) -> TelegramReporter:
-        return TelegramReporter(bot=bot, settings=self.settings, service=self.service)
+        return self.reporter_for(bot)
 
     def _account(self, message: Message) -> str | None:
         if message.message_id == 0 or message.is_automatic_forward:
@@ -549,7 +552,7 @@ class ChannelMirror:
                         channel=self.settings.accounts[account].title,
                         url=url,
                         kinds=kinds_text(dropped),
-                        platforms=platforms_text(platforms),
+                        in_platforms=platforms_text(platforms),
                     )
                 )
             else:

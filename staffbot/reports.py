@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from pathlib import Path
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
-from crosspost.config import Settings
+from crosspost.config import Settings, secret_values
 from crosspost.dates import format_local
 from crosspost.db import TelegramReportNoteRow, write_session
-from crosspost.errors import PublishError
-from crosspost.events import DeliveryEvent
+from crosspost.errors import TECHNICAL, PublishError, Reason
+from crosspost.events import DeliveryEvent, EventKind
 from crosspost.models import Delivery, DeliveryStatus, OperationKind, OperationStatus, Platform
 from crosspost.queue import TargetState
 from crosspost.service import CopyOutcome, CopyResult, PublicationService
@@ -43,6 +43,14 @@ _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # A report update that failed on a Telegram 5xx or a network fault is tried again after these
 # waits (seconds), then given up until the publication's next event.
 REPORT_RETRY_SECONDS = (1.0, 2.0, 5.0, 15.0, 60.0)
+_AUTHOR_MAX = 64
+_IT_DETAIL_MAX = 500
+# The same technical failure of one account is told to the IT contact at most this often.
+IT_REPEAT_AFTER = timedelta(hours=6)
+# Where `crosspost run` reads its config in the shipped systemd unit (deploy/crosspost.service).
+DEFAULT_CONFIG_PATH = "/etc/crosspost/crosspost.toml"
+# The report note that keeps the author's name of a bot publication.
+AUTHOR_NOTE = "author"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +108,7 @@ def copy_notes(
     return notes
 
 
-def operation_notes(event: DeliveryEvent) -> list[Note]:
+def operation_notes(event: DeliveryEvent, *, it_ending: str | None = None) -> list[Note]:
     """The report line for a queued edit or delete that finished (the drainer's event)."""
     op = event.operation
     if op is None or op.kind not in (OperationKind.EDIT, OperationKind.DELETE):
@@ -115,7 +123,7 @@ def operation_notes(event: DeliveryEvent) -> list[Note]:
     remote = op.remote
     detail = ""
     if outcome is CopyOutcome.FAILED:
-        detail = reason_text(event.error or op.error_reason, op.platform)
+        detail = reason_text(event.error or op.error_reason, op.platform, it_ending=it_ending)
     elif outcome is CopyOutcome.DONE and op.kind is OperationKind.EDIT and op.version:
         detail = str(op.version)
     return [
@@ -130,14 +138,44 @@ def operation_notes(event: DeliveryEvent) -> list[Note]:
 
 
 def platform_name(platform: str | Platform) -> str:
-    return texts.PLATFORM_NAMES.get(str(platform), str(platform))
+    return texts.platform_name(str(platform)).nom
 
 
-def reason_text(error: PublishError | str | None, platform: str | Platform) -> str:
-    """The plain-Russian reason with what to do, for an error or a stored Reason value."""
+def reason_text(
+    error: PublishError | str | None, platform: str | Platform, *, it_ending: str | None = None
+) -> str:
+    """The plain-Russian reason with what to do, for an error or a stored Reason value; a
+    technical reason gets `it_ending` (where its detail went) when given."""
     reason = error.reason if isinstance(error, PublishError) else error
     template = texts.REASONS.get(str(reason), texts.REASON_FALLBACK) if reason else None
-    return (template or texts.REASON_FALLBACK).format(platform=platform_name(platform))
+    text = (template or texts.REASON_FALLBACK).format(**texts.platform_fields(str(platform)))
+    if it_ending and is_technical(reason):
+        return texts.REASON_WITH_ENDING.format(reason=text, ending=it_ending)
+    return text
+
+
+def scrub(text: str, secrets: set[str]) -> str:
+    """The text with every configured secret cut out (an error message may echo a request)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def is_technical(reason: object) -> bool:
+    """Whether only the IT person can fix it (an unknown stored value counts as unknown)."""
+    if reason is None:
+        return False
+    try:
+        return Reason(str(reason)) in TECHNICAL
+    except ValueError:
+        return True
+
+
+def author_name(first_name: str, last_name: str | None) -> str:
+    """«Ирина Петрова», as the Telegram user calls themselves."""
+    return " ".join(" ".join(p.split()) for p in (first_name, last_name or "") if p.strip())[
+        :_AUTHOR_MAX
+    ]
 
 
 class DeliveryCb(CallbackData, prefix="r"):
@@ -148,31 +186,46 @@ class DeliveryCb(CallbackData, prefix="r"):
 
 
 class TelegramReporter:
-    """EventSink that keeps one report message per publication in the staff chat.
+    """EventSink that keeps one report message per publication in the staff chat, and tells the
+    IT contact about technical failures.
 
-    Locks and the last rendered text are per process, shared by every instance, so the drainer's
-    reporter and the bot's own (after a submit or an edit) never send two messages.
+    One instance per process, made in the wiring (crosspost.app) and handed to the bot's
+    handlers, so the drainer's events and the bot's own refreshes (after a submit or an edit)
+    share its locks and never send two messages for one publication.
     """
 
-    _locks: ClassVar[dict[int, asyncio.Lock]] = {}
-    # Keyed by the report message itself, so a new database or staff chat never matches.
-    _rendered: ClassVar[dict[tuple[int, int], str]] = {}
-    _later: ClassVar[set[asyncio.Task[None]]] = set()
-    # Report updates that failed on a passing fault, by publication: how many times in a row.
-    _failed_tries: ClassVar[dict[int, int]] = {}
-
-    def __init__(self, *, bot: Bot, settings: Settings, service: PublicationService) -> None:
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        settings: Settings,
+        service: PublicationService,
+        config_path: Path | str | None = None,
+    ) -> None:
         self.bot = bot
         self.settings = settings
         self.service = service
         self.chat_id = settings.telegram.staff_chat_id
+        self.config_path = str(config_path or DEFAULT_CONFIG_PATH)
+        self._locks: dict[int, asyncio.Lock] = {}
+        # Keyed by the report message itself, so a new database or staff chat never matches.
+        self._rendered: dict[tuple[int, int], str] = {}
+        self._later: set[asyncio.Task[None]] = set()
+        # Report updates that failed on a passing fault, by publication: how many times in a row.
+        self._failed_tries: dict[int, int] = {}
+        # (account, platform, reason) -> when the IT contact was last told.
+        self._it_told: dict[tuple[str, str, str], datetime] = {}
+        self._secrets = secret_values(settings)
+
+    # -- events ----------------------------------------------------------------------------------
 
     async def delivery_event(self, event: DeliveryEvent) -> None:
-        """EventSink: a delivery settled or changed; bring its publication's report up to date."""
+        """EventSink: a delivery settled or changed; bring its publication's report up to date,
+        and tell staff and the IT contact what needs them."""
         d = event.delivery
         try:
             if event.operation is not None:
-                notes = operation_notes(event)
+                notes = operation_notes(event, it_ending=self.it_ending)
                 if notes:
                     await add_notes(
                         self.service.sessionmaker, d.publication_id, notes, self.service.clock()
@@ -187,6 +240,12 @@ class TelegramReporter:
                     ],
                     self.service.clock(),
                 )
+            if event.kind is EventKind.PAUSED and event.error is not None:
+                await self.account_paused(
+                    d.account, d.platform, event.error, delivery_id=d.delivery_id
+                )
+            elif event.error is not None and is_technical(event.error.reason):
+                await self.tell_it(d.account, d.platform, event.error, delivery_id=d.delivery_id)
             await self.refresh(d.publication_id)
         except Exception:
             logger.exception(
@@ -195,6 +254,95 @@ class TelegramReporter:
                 d.account,
                 d.platform,
             )
+
+    async def account_paused(
+        self,
+        account: str,
+        platform: Platform,
+        error: PublishError,
+        *,
+        delivery_id: int | None = None,
+    ) -> None:
+        """An account × platform was just paused: staff read it once (later reports show only
+        the state), the IT contact gets the detail. Never raises."""
+        await self.send_note(
+            texts.ALERT_ACCOUNT_PAUSED.format(
+                account=self.label(account),
+                platform=platform_name(platform),
+                reason=reason_text(error, platform, it_ending=self.it_ending),
+            )
+        )
+        await self.tell_it(account, platform, error, delivery_id=delivery_id, force=True)
+
+    @property
+    def it_ending(self) -> str:
+        """What staff read after a technical reason: where its detail went."""
+        tg = self.settings.telegram
+        return (
+            texts.REASON_IT_INFORMED
+            if tg.it_contacts or tg.it_chat_id is not None
+            else texts.REASON_IT_IN_CHAT
+        )
+
+    async def tell_it(
+        self,
+        account: str,
+        platform: Platform,
+        error: PublishError,
+        *,
+        delivery_id: int | None = None,
+        force: bool = False,
+    ) -> None:
+        """The technical detail and the command to run, to the IT contact (the staff chat when
+        none is set); the same account, platform and reason at most once in IT_REPEAT_AFTER
+        unless `force`. Never raises; tokens are scrubbed."""
+        key = (account, str(platform), str(error.reason))
+        now = self.service.clock()
+        told = self._it_told.get(key)
+        if not force and told is not None and now - told < IT_REPEAT_AFTER:
+            return
+        self._it_told[key] = now
+        reason = str(error.reason) if str(error.reason) in texts.IT_WHAT else "unknown"
+        forms = texts.platform_fields(str(platform))
+        detail = f"{type(error).__name__}: {error}"
+        text = texts.IT_FAILURE.format(
+            account=f"{self._title(account)} ({account})",
+            platform=platform_name(platform),
+            what=texts.IT_WHAT[reason].format(**forms),
+            error=scrub(detail, self._secrets)[:_IT_DETAIL_MAX],
+            todo=texts.IT_TODO[reason].format(delivery=delivery_id or "-", **forms),
+            config=self.config_path,
+        )
+        logger.warning(
+            "delivery=%s account=%s platform=%s technical failure sent to IT: %s",
+            delivery_id,
+            account,
+            platform,
+            error.reason,
+        )
+        for chat_id in self.settings.telegram.it_recipients:
+            await self._send(chat_id, text)
+
+    async def tell_it_text(self, text: str) -> None:
+        """A prepared IT_* text to the IT contact (the staff chat when none is set)."""
+        for chat_id in self.settings.telegram.it_recipients:
+            await self._send(chat_id, scrub(text, self._secrets))
+
+    async def set_author(
+        self, publication_id: int, first_name: str, last_name: str | None
+    ) -> None:
+        """Keep the author's name with a publication composed in the bot («автор: Ирина
+        Петрова» in its report)."""
+        name = author_name(first_name, last_name)
+        if name:
+            await add_notes(
+                self.service.sessionmaker,
+                publication_id,
+                [Note(code=AUTHOR_NOTE, detail=name)],
+                self.service.clock(),
+            )
+
+    # -- the report ------------------------------------------------------------------------------
 
     async def refresh(self, publication_id: int) -> None:
         """Send the report (first time) or edit it in place. Raises nothing it can handle."""
@@ -295,7 +443,7 @@ class TelegramReporter:
             if d.status not in (DeliveryStatus.FAILED, DeliveryStatus.HELD):
                 continue
             where = texts.REPORT_BUTTON_TARGET.format(
-                account=self._short_account(d.account), platform=platform_name(d.platform)
+                account=self.label(d.account), platform=platform_name(d.platform)
             )
             row = [
                 InlineKeyboardButton(
@@ -313,19 +461,26 @@ class TelegramReporter:
             rows.append(row)
         return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
-    def _short_account(self, name: str) -> str:
+    def label(self, name: str) -> str:
+        """The account's short label (Settings.account_label)."""
+        return self.settings.account_label(name)
+
+    def _title(self, name: str) -> str:
         account = self.settings.accounts.get(name)
-        return account.title.split()[0] if account is not None else name
+        return account.title if account is not None else name
 
     async def send_note(self, text: str) -> None:
         """A standalone message to staff (nothing to report on, e.g. a post nothing of which
-        could travel)."""
+        could travel, or an account just paused)."""
+        await self._send(self.chat_id, text)
+
+    async def _send(self, chat_id: int, text: str) -> None:
         try:
             await self.bot.send_message(
-                chat_id=self.chat_id, text=text, parse_mode=None, link_preview_options=_NO_PREVIEW
+                chat_id=chat_id, text=text, parse_mode=None, link_preview_options=_NO_PREVIEW
             )
         except TelegramAPIError as exc:
-            logger.warning("staff note not sent: %s", exc.message)
+            logger.warning("chat=%s note not sent: %s", chat_id, exc.message)
 
     async def render(self, publication_id: int) -> str | None:
         view = await self.service.view(publication_id)
@@ -334,11 +489,19 @@ class TelegramReporter:
         info = view.info
         tz = self.settings.tz
         now = self.service.clock()
+        notes = await self._notes(publication_id)
+        author = next((n.detail for n in notes if n.code == AUTHOR_NOTE), None)
         lines = [texts.REPORT_TITLE.format(id=publication_id)]
         if info.source == "channel" and info.original_url:
             lines.append(texts.REPORT_SOURCE_CHANNEL.format(url=info.original_url))
         elif info.source == "bot":
-            lines.append(texts.REPORT_SOURCE_BOT.format(author=info.author))
+            lines.append(
+                texts.REPORT_SOURCE_BOT.format(author=author or texts.REPORT_AUTHOR_UNKNOWN)
+            )
+        elif info.source == "cli":
+            lines.append(texts.REPORT_SOURCE_CLI)
+        elif info.source == "schedule":
+            lines.append(texts.REPORT_SOURCE_SCHEDULE)
         else:
             lines.append(texts.REPORT_SOURCE_OTHER.format(source=info.source))
         excerpt = " ".join(info.text.split())
@@ -356,11 +519,11 @@ class TelegramReporter:
             lines.append(
                 self._line(delivery, states.get((delivery.account, delivery.platform)), now)
             )
-        notes = await self._notes(publication_id)
-        if notes:
+        shown = [n for n in notes if n.code != AUTHOR_NOTE]
+        if shown:
             lines.append("")
             lines.append(texts.REPORT_NOTES_TITLE)
-            lines.extend(self._note_line(n) for n in notes)
+            lines.extend(self._note_line(n) for n in shown)
         if info.deleted_at is None and any(
             d.status is DeliveryStatus.PUBLISHED for d in view.deliveries
         ):
@@ -369,10 +532,6 @@ class TelegramReporter:
         text = "\n".join(lines)
         return text if len(text) <= _MAX_REPORT else text[:_MAX_REPORT] + texts.ELLIPSIS
 
-    def _account(self, name: str) -> str:
-        account = self.settings.accounts.get(name)
-        return account.title if account is not None else name
-
     def _line(self, d: Delivery, state: TargetState | None, now: datetime) -> str:
         tz = self.settings.tz
         status, detail = texts.REPORT_PENDING, texts.REPORT_DETAIL_PENDING
@@ -380,7 +539,8 @@ class TelegramReporter:
             status = texts.REPORT_PUBLISHED
             detail = d.remote_url or texts.REPORT_DETAIL_PUBLISHED_NO_LINK
         elif d.status is DeliveryStatus.FAILED:
-            status, detail = texts.REPORT_FAILED, reason_text(d.error_reason, d.platform)
+            status = texts.REPORT_FAILED
+            detail = reason_text(d.error_reason, d.platform, it_ending=self.it_ending)
         elif d.status is DeliveryStatus.CANCELLED:
             status, detail = texts.REPORT_CANCELLED, texts.REPORT_DETAIL_CANCELLED
         elif d.status is DeliveryStatus.UNCERTAIN or d.status is DeliveryStatus.RECONCILING:
@@ -388,10 +548,8 @@ class TelegramReporter:
         elif d.status is DeliveryStatus.HELD:
             status, detail = texts.REPORT_HELD, texts.REPORT_DETAIL_HELD
         elif state is not None and state.paused:
-            status = texts.REPORT_PAUSED
-            detail = texts.REPORT_DETAIL_PAUSED.format(
-                reason=reason_text(state.pause_reason, d.platform)
-            )
+            # The reason was told once when the account was paused; here only the state.
+            status, detail = texts.REPORT_PAUSED, texts.REPORT_DETAIL_PAUSED
         elif d.status is DeliveryStatus.PENDING and d.attempts > 0 and d.error_reason:
             status = texts.REPORT_RETRYING
             detail = texts.REPORT_DETAIL_RETRY.format(
@@ -401,8 +559,8 @@ class TelegramReporter:
             status = texts.REPORT_SCHEDULED
             detail = texts.REPORT_DETAIL_SCHEDULED.format(at=format_local(d.due_at, tz))
         return texts.REPORT_LINE.format(
-            status=status,
-            account=self._account(d.account),
+            mark=status,
+            account=self.label(d.account),
             platform=platform_name(d.platform),
             detail=detail,
         )
@@ -423,7 +581,7 @@ class TelegramReporter:
 
     def _note_line(self, note: Note) -> str:
         where = {
-            "account": self._account(note.account),
+            "account": self.label(note.account),
             "platform": platform_name(note.platform),
             "url": note.url or texts.REPORT_NO_LINK,
         }
@@ -432,7 +590,9 @@ class TelegramReporter:
                 return texts.REPORT_NOTE_FILE_TOO_BIG.format(name=note.detail)
             case "dropped_text_only":
                 kinds, _, platforms = note.detail.partition("|")
-                return texts.REPORT_NOTE_DROPPED_TEXT_ONLY.format(kinds=kinds, platforms=platforms)
+                return texts.REPORT_NOTE_DROPPED_TEXT_ONLY.format(
+                    kinds=kinds, in_platforms=platforms
+                )
             case "notice":
                 notice = texts.NOTICES.get(note.detail, note.detail)
                 return texts.REPORT_NOTICE.format(notice=notice, **where)

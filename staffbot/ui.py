@@ -22,6 +22,10 @@ class Reporter(Protocol):
 
     async def refresh(self, publication_id: int) -> None: ...
 
+    async def set_author(
+        self, publication_id: int, first_name: str, last_name: str | None
+    ) -> None: ...
+
 
 # The bot builds its reporter when it first needs one: the Bot is known only per update.
 ReporterFor = Callable[[Bot], Reporter]
@@ -42,8 +46,6 @@ async def close_message(query: CallbackQuery, text: str | None) -> None:
 
 
 def account_label(settings: Settings, name: str) -> str:
-    """The account's first title word when that alone tells it apart, else the full title."""
-    title = settings.accounts[name].title
-    first = title.split()[0]
-    firsts = [a.title.split()[0] for a in settings.accounts.values()]
-    return first if firsts.count(first) == 1 else title
+    """The account's short label (Settings.account_label: short_title, else the first title
+    word when that alone tells it apart, else the full title)."""
+    return settings.account_label(name)

@@ -712,14 +712,24 @@ class TelegramEmulator:
         chat.bot_is_member = is_admin if is_member is None else is_member
         chat.rights.update(rights)
 
-    def add_user(self, user_id: int, first_name: str, username: str | None = None) -> None:
+    def add_user(
+        self,
+        user_id: int,
+        first_name: str,
+        username: str | None = None,
+        last_name: str | None = None,
+    ) -> None:
         user: JsonDict = {"id": user_id, "is_bot": False, "first_name": first_name}
         if username:
             user["username"] = username
+        if last_name:
+            user["last_name"] = last_name
         self._users[user_id] = user
         info: JsonDict = {"id": user_id, "type": "private", "first_name": first_name}
         if username:
             info["username"] = username
+        if last_name:
+            info["last_name"] = last_name
         self._chats[user_id] = _Chat(info=info, bot_is_admin=False)
 
     def block_bot(self, user_id: int, blocked: bool = True) -> None:

@@ -231,5 +231,5 @@ class StatsCollector:
         return texts.ALERT_STATS_FAILED.format(
             account=account.title if account is not None else reading.account,
             platform=platform,
-            reason=reason.format(platform=platform),
+            reason=reason.format(**texts.platform_fields(reading.platform)),
         )

@@ -337,6 +337,41 @@ CASES = [
         ),
         ("config key telegram.webhook.secret_token: must be 1-256 characters",),
     ),
+    # -- IT contacts and short account labels (issue 13)
+    Case(
+        "it contact 0",
+        add('timezone = "Asia/Vladivostok"', "it_contacts = [0]"),
+        ("config key telegram.it_contacts: 0 is not a Telegram user id",),
+    ),
+    Case(
+        "it contact twice",
+        add('timezone = "Asia/Vladivostok"', "it_contacts = [5, 5]"),
+        ("config key telegram.it_contacts: lists the same id twice",),
+    ),
+    Case(
+        "it chat is the staff chat",
+        add('timezone = "Asia/Vladivostok"', "it_chat_id = -1001234567890"),
+        ("config key telegram: it_chat_id is the staff chat: leave it out",),
+    ),
+    Case(
+        "it chat not a number",
+        add('timezone = "Asia/Vladivostok"', 'it_chat_id = "it-group"'),
+        ("config key telegram.it_chat_id:",),
+    ),
+    Case(
+        "short title too long",
+        add('title = "Администрация"', 'short_title = "' + "А" * 30 + '"'),
+        ("config key accounts.adm.short_title:",),
+    ),
+    Case(
+        "two accounts with one short title",
+        lambda t: (
+            t.replace('title = "Администрация"', 'title = "Администрация"\nshort_title = "Адм"')
+            + '\n[accounts.adm2]\ntitle = "Администрация района"\n'
+            + 'short_title = "адм"\nmirror = []\n'
+        ),
+        ("accounts 'adm' and 'adm2' have the same short_title 'адм': staff could not tell",),
+    ),
     Case(
         "not TOML",
         lambda t: t.replace("[telegram]", "[telegram"),

@@ -84,6 +84,8 @@ class Harness:
     bot: Bot
     dp: Dispatcher | None = None
     intake: TelegramIntake | None = None
+    # The one reporter, shared by the drainer and the bot (as in crosspost.app).
+    reporter: TelegramReporter = field(init=False)
     handle_as_tasks: bool = True  # kept for old tests: the inbox handles a chat in order
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _published: asyncio.Event = field(default_factory=asyncio.Event)
@@ -100,6 +102,7 @@ class Harness:
             sessionmaker=self.sessionmaker,
             media_dir=self.media_dir,
             clock=self.clock,
+            reporter=self.reporter,
             album_debounce=timedelta(seconds=0.3),
         )
         self.dp = dp
@@ -172,8 +175,9 @@ async def make_harness(
     sessionmaker: async_sessionmaker[AsyncSession],
     tmp_path: Path,
     now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> Harness:
-    settings = make_settings()
+    settings = settings or make_settings()
     emulator.add_channel(HEAD_CHANNEL_ID, "Глава")
     emulator.add_group(STAFF_CHAT_ID, "Пресс-служба")
     emulator.add_user(STRANGER_ID, "Чужой")
@@ -199,5 +203,6 @@ async def make_harness(
     )
     for fake in fakes.values():
         fake.on_publish = lambda _ref: harness._published.set()
-    drainer.sink = TelegramReporter(bot=bot, settings=settings, service=service)
+    harness.reporter = TelegramReporter(bot=bot, settings=settings, service=service)
+    drainer.sink = harness.reporter
     return harness

@@ -69,13 +69,13 @@ async def test_publish_now_from_the_bot(harness: Harness) -> None:
         "Предпросмотр — Telegram, ВКонтакте, Одноклассники:"
     ]
     # Only the head of the district, only VK.
-    harness.emulator.press_button(STAFF_ID, panel.message_id, buttons(panel)["✅ Администрация"])
+    harness.emulator.press_button(STAFF_ID, panel.message_id, buttons(panel)["☑️ Администрация"])
     await harness.wait_private(
         STAFF_ID, lambda s: s.method == "editMessageText" and "Аккаунты: Глава" in (s.text or "")
     )
-    for label in ("✅ Telegram", "✅ OK"):
+    for label in ("☑️ Telegram", "☑️ Одноклассники"):
         harness.emulator.press_button(STAFF_ID, panel.message_id, buttons(panel)[label])
-    await harness.wait_private(STAFF_ID, text_has("Платформы: ВКонтакте\n"))
+    await harness.wait_private(STAFF_ID, text_has("Площадки: ВКонтакте\n"))
     harness.emulator.press_button(
         STAFF_ID, panel.message_id, buttons(panel)["Опубликовать сейчас"]
     )

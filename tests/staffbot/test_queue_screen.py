@@ -384,7 +384,7 @@ async def test_status_is_russian_with_a_paused_account_shown_once(harness: Harne
         "для площадки, сократите его"
     ) in lines
     assert (
-        "🟡 Глава · Одноклассники: не удалось 01:00 — площадка временно не отвечает, повторим сами"
+        "🟡 Глава · Одноклассники: не удалось 01:00 — площадка временно не отвечает, повтор автоматически"
     ) in lines
     assert "🟢 Администрация · Telegram: работает, последняя публикация 01:00" in lines
     # Russian only: no English error, no code, no console command.

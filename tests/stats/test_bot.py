@@ -33,7 +33,7 @@ async def test_stats_answers_staff_with_the_table_and_the_chart(world: World) ->
             await service
     body = table.text or ""
     assert "Подписчики на 1 января 2024 года (сравнение с 1 января 2023 года)" in body
-    assert "Телеграм: 7855 (было 3927; +3928 человек (+100,0\u00a0%))" in body
+    assert "Telegram: 7855 (было 3927; +3928 человек (+100,0\u00a0%))" in body
     assert "Одноклассники: 914 (было 457; +457 человек (+100,0\u00a0%))" in body
     assert "Всего во всех аккаунтах: 25\u00a0425" in body
     (media,) = photo.media

@@ -120,7 +120,7 @@ def test_import_then_report_in_every_format(emulators: Emulators, tmp_path: Path
     config = ["-c", str(emulators.config), "--on", "2024-01-01"]
     text = runner.invoke(app, ["stats", "report", *config])
     assert text.exit_code == 0, text.output
-    assert "Телеграм — 7855, ВКонтакте — 4236, Одноклассники — 2357" in text.output
+    assert "Telegram — 7855, ВКонтакте — 4236, Одноклассники — 2357" in text.output
 
     md = runner.invoke(app, ["stats", "report", *config, "--format", "md"])
     assert md.exit_code == 0

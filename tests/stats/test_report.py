@@ -82,11 +82,11 @@ async def test_text_is_the_yearly_passage_with_every_number(world: World) -> Non
     assert body.startswith("По состоянию на 1 января 2024 года количество подписчиков составляет:")
     assert (
         "Официальные аккаунты Администрации городского округа Спасск-Дальний: "
-        "Телеграм — 7855, ВКонтакте — 4236, Одноклассники — 2357"
+        "Telegram — 7855, ВКонтакте — 4236, Одноклассники — 2357"
     ) in body
     assert (
         "Официальные аккаунты Главы городского округа Спасск-Дальний: "
-        "Телеграм — 2542, ВКонтакте — 7521, Одноклассники — 914"
+        "Telegram — 2542, ВКонтакте — 7521, Одноклассники — 914"
     ) in body
     for key in SEED:
         assert number(SEED[key]) in body
@@ -101,9 +101,9 @@ async def test_text_is_the_yearly_passage_with_every_number(world: World) -> Non
 
 async def test_markdown_table(world: World) -> None:
     body = render_markdown(await collected_report(world))
-    assert "| Аккаунт | Платформа | на 01.01.2024 | на 01.01.2023 |" in body
+    assert "| Аккаунт | Площадка | на 01.01.2024 | на 01.01.2023 |" in body
     assert (
-        "| Администрация городского округа Спасск-Дальний | Телеграм | 7855 | 3927 | +3928 |"
+        "| Администрация городского округа Спасск-Дальний | Telegram | 7855 | 3927 | +3928 |"
         in body
     )
     assert "**25\u00a0425**" in body
@@ -209,7 +209,7 @@ async def test_no_data_is_said_not_zero(world: World) -> None:
         settings=world.app.settings, sessionmaker=world.app.sessionmaker, on=ON
     )
     body = render_text(report)
-    assert "Телеграм — нет данных" in body
+    assert "Telegram — нет данных" in body
     assert " — 0" not in body.split("Публикации")[0]
     assert "Сравнить с 1 января 2023 года нельзя" in body
 
@@ -239,7 +239,7 @@ async def test_posts_per_month_and_reach(world: World) -> None:
     assert len(report.months) == 12
     body = render_text(report)
     assert "Публикации с 1 января 2023 года по 31 декабря 2023 года:" in body
-    assert "декабрь 2023: Телеграм — 1, ВКонтакте — 1, Одноклассники — 1" in body
+    assert "декабрь 2023: Telegram — 1, ВКонтакте — 1, Одноклассники — 1" in body
     assert "ноябрь 2023" not in body  # months without posts are left out of the prose
     assert "ВКонтакте — 1500, Одноклассники — 640" in body
     assert "бот не может получить число просмотров" in body
@@ -250,5 +250,5 @@ async def test_posts_per_month_and_reach(world: World) -> None:
 
 async def test_bot_message(world: World) -> None:
     body = render_bot(await collected_report(world))
-    assert "Телеграм: 7855 (было 3927; +3928 человек (+100,0\u00a0%))" in body
+    assert "Telegram: 7855 (было 3927; +3928 человек (+100,0\u00a0%))" in body
     assert "Всего во всех аккаунтах: 25\u00a0425" in body
