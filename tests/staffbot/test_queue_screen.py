@@ -185,10 +185,10 @@ async def test_queue_is_a_calendar_of_50_posts_one_message_per_day(harness: Harn
     assert (pages[1][0].text or "").startswith("Четверг, 3 декабря (продолжение)\n")
     first = (pages[0][0].text or "").split("\n")
     assert first[2] == (
-        "09:00 · Администрация, Глава · Telegram, VK, OK · Новость 01: ремонт дороги на улице "
-        "Ленина…"
+        "09:00 · Администрация, Глава · Telegram, ВКонтакте, Одноклассники · "
+        "Новость 01: ремонт дороги на улице Ленина…"
     )
-    assert first[3].startswith("09:05 · Глава · VK · Новость 02:")
+    assert first[3].startswith("09:05 · Глава · ВКонтакте · Новость 02:")
     # Back from the second page.
     back = await after(
         harness,
@@ -331,7 +331,7 @@ async def test_edit_text_of_a_scheduled_post_reaches_every_copy(harness: Harness
     confirm = (
         await harness.wait_private(STAFF_ID, text_has(f"Заменить текст публикации №{pid}", new))
     )[-1]
-    assert "Администрация, Глава · Telegram, VK, OK" in (confirm.text or "")
+    assert "Администрация, Глава · Telegram, ВКонтакте, Одноклассники" in (confirm.text or "")
     harness.emulator.press_button(STAFF_ID, confirm.message_id, buttons(confirm)["Подтвердить"])
     await harness.wait_private(
         STAFF_ID,
@@ -384,7 +384,8 @@ async def test_status_is_russian_with_a_paused_account_shown_once(harness: Harne
         "для площадки, сократите его"
     ) in lines
     assert (
-        "🟡 Глава · Одноклассники: не удалось 01:00 — площадка временно не отвечает, повтор автоматически"
+        "🟡 Глава · Одноклассники: не удалось 01:00 — "
+        "площадка временно не отвечает, повтор автоматически"
     ) in lines
     assert "🟢 Администрация · Telegram: работает, последняя публикация 01:00" in lines
     # Russian only: no English error, no code, no console command.
