@@ -217,7 +217,7 @@ async def test_reply_delete_to_report_deletes_every_copy(harness: Harness) -> No
     harness.emulator.send_group_message(
         STAFF_CHAT_ID, STAFF_ID, text="удалить", reply_to_message_id=report.message_id
     )
-    confirm = (await harness.wait_staff(text_has("Удалить копии", "Оригинал в канале")))[0]
+    confirm = (await harness.wait_staff(text_has("Удалить публикацию", "Оригинал в Telegram-канале останется")))[0]
     buttons = confirm.reply_markup["inline_keyboard"][0]  # type: ignore[index]
     harness.emulator.press_button(
         STAFF_ID, confirm.message_id, buttons[0]["callback_data"], chat_id=STAFF_CHAT_ID
@@ -293,7 +293,7 @@ async def test_delete_command_with_post_link_deletes_every_copy(harness: Harness
     harness.emulator.post_to_channel(CHANNEL_ID, text="Пост для удаления")
     await harness.wait_staff(lambda s: (s.text or "").count("✅") == 2)
     harness.emulator.send_private(STAFF_ID, text="/delete https://t.me/adm_spassk/1")
-    confirm = (await harness.wait_private(STAFF_ID, text_has("Удалить копии публикации")))[0]
+    confirm = (await harness.wait_private(STAFF_ID, text_has("Удалить публикацию")))[0]
     assert confirm.reply_markup is not None
     yes = confirm.reply_markup["inline_keyboard"][0][0]["callback_data"]
     harness.emulator.press_button(STAFF_ID, confirm.message_id, yes)
