@@ -217,7 +217,11 @@ async def test_reply_delete_to_report_deletes_every_copy(harness: Harness) -> No
     harness.emulator.send_group_message(
         STAFF_CHAT_ID, STAFF_ID, text="удалить", reply_to_message_id=report.message_id
     )
-    confirm = (await harness.wait_staff(text_has("Удалить публикацию", "Оригинал в Telegram-канале останется")))[0]
+    confirm = (
+        await harness.wait_staff(
+            text_has("Удалить публикацию", "Оригинал в Telegram-канале останется")
+        )
+    )[0]
     buttons = confirm.reply_markup["inline_keyboard"][0]  # type: ignore[index]
     harness.emulator.press_button(
         STAFF_ID, confirm.message_id, buttons[0]["callback_data"], chat_id=STAFF_CHAT_ID
