@@ -645,10 +645,10 @@ class ComposeDialog:
             actor=actor,
         )
         await self.drafts.set_publication(draft.draft_id, result.publication_id)
+        await query.answer()
         await self.reporter_for(bot).set_author(
             result.publication_id, query.from_user.first_name, query.from_user.last_name
         )
-        await query.answer()
         reply = (
             texts.BOT_SUBMITTED_NOW.format(id=result.publication_id)
             if at is None
