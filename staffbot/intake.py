@@ -84,6 +84,8 @@ class TelegramIntake:
         self.processor.register(SOURCE, self.handle, on_failed=self.report_failure)
         self.rules = Rules.from_settings(settings)
         self.refusals = refusals or Refusals()
+        # Strangers with an update on its way to a refusal: their others are stored as handled.
+        self._refusing: set[int] = set()
         self.alerter = OutageAlerter(
             send=self._direct_send,
             recipients=[settings.telegram.staff_chat_id, *settings.telegram.it_contacts],
@@ -144,6 +146,7 @@ class TelegramIntake:
             alerter=self.alerter,
             allowed_updates=self.allowed_updates(),
             timeout=polling_timeout,
+            triage=self.triage,
         )
         if self._stop.is_set():
             self.poller.stop()
@@ -161,7 +164,12 @@ class TelegramIntake:
         if not secret:
             raise ConfigError("telegram.webhook.secret_token must not be empty")
         return intake.build_webhook_app(
-            path=cfg.path, secret=secret, inbox=self.inbox, rules=self.rules, alerter=self.alerter
+            path=cfg.path,
+            secret=secret,
+            inbox=self.inbox,
+            rules=self.rules,
+            alerter=self.alerter,
+            triage=self.triage,
         )
 
     async def set_webhook(self, cfg: WebhookConfig) -> None:
@@ -191,6 +199,22 @@ class TelegramIntake:
             await self._stop_processing(processing)
 
     # -- handling stored updates -------------------------------------------------------------
+
+    def triage(self, verdict: Verdict) -> bool:
+        """At the door, before anything is parsed: True when nothing is to be done with the
+        update (stored as handled). Of a stranger's updates only the one that may earn a
+        refusal goes on; a flood of them costs one insert each."""
+        if verdict.kind is Kind.IGNORED:
+            return True
+        if verdict.kind is not Kind.STRANGER:
+            return False
+        user_id = verdict.user_id
+        if user_id is None or user_id in self._refusing:
+            return True
+        if not self.refusals.would_refuse(user_id):
+            return True
+        self._refusing.add(user_id)
+        return False
 
     async def handle(self, payload: dict[str, object]) -> None:
         """Handle one stored update. Raises TransientError to be retried; anything else marks
@@ -230,6 +254,8 @@ class TelegramIntake:
     async def _refuse(self, verdict: Verdict, payload: dict[str, object]) -> None:
         """A stranger: one polite refusal per period and an audit line, without parsing."""
         user_id = verdict.user_id
+        if user_id is not None:
+            self._refusing.discard(user_id)
         if user_id is None or not self.refusals.should_refuse(user_id):
             return
         logger.info("user=%s is not staff: %s refused", user_id, verdict.update_type)

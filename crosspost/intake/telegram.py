@@ -223,7 +223,12 @@ def classify_update(update: Mapping[str, object], rules: Rules) -> Verdict:
     return Verdict(kind=Kind.IGNORED, update_type=update_type)
 
 
-def to_incoming(raw: Mapping[str, object], rules: Rules) -> Incoming:
+# Given an update's verdict: True when nothing is to be done with it (an unconfigured chat, a
+# stranger refused a moment ago), so it is stored as handled and never reaches the processor.
+Triage = Callable[[Verdict], bool]
+
+
+def to_incoming(raw: Mapping[str, object], rules: Rules, triage: Triage | None = None) -> Incoming:
     """The inbox item for one raw update: its id, its JSON, and where it goes in line."""
     verdict = classify_update(raw, rules)
     payload = json.dumps(raw, ensure_ascii=True, separators=(",", ":"))
@@ -240,6 +245,7 @@ def to_incoming(raw: Mapping[str, object], rules: Rules) -> Incoming:
         lane=verdict.lane,
         key=verdict.key,
         group_key=verdict.group_key,
+        done=triage is not None and triage(verdict),
     )
 
 
@@ -250,6 +256,12 @@ class Refusals:
         self.period = period.total_seconds()
         self.max_users = max_users
         self._last: dict[int, float] = {}
+
+    def would_refuse(self, user_id: int, now: float | None = None) -> bool:
+        """Whether `should_refuse` may say yes, without recording anything."""
+        at = time.monotonic() if now is None else now
+        last = self._last.get(user_id)
+        return last is None or at - last >= self.period
 
     def should_refuse(self, user_id: int, now: float | None = None) -> bool:
         at = time.monotonic() if now is None else now
@@ -371,10 +383,12 @@ class TelegramPoller:
         alerter: OutageAlerter,
         allowed_updates: Iterable[str],
         timeout: int = POLL_TIMEOUT_SECONDS,
+        triage: Triage | None = None,
     ) -> None:
         self.api = api
         self.inbox = inbox
         self.rules = rules
+        self.triage = triage
         self.alerter = alerter
         self.allowed_updates = list(allowed_updates)
         self.timeout = timeout
@@ -474,7 +488,7 @@ class TelegramPoller:
             if drained:
                 self._drained_at = sent_at
             return 0
-        items = [to_incoming(u, self.rules) for u in updates]
+        items = [to_incoming(u, self.rules, self.triage) for u in updates]
         try:
             await self.inbox.store_many(SOURCE, items)
         except InboxUnavailable as exc:
@@ -496,7 +510,13 @@ class TelegramPoller:
 
 
 def build_webhook_app(
-    *, path: str, secret: str, inbox: Inbox, rules: Rules, alerter: OutageAlerter
+    *,
+    path: str,
+    secret: str,
+    inbox: Inbox,
+    rules: Rules,
+    alerter: OutageAlerter,
+    triage: Triage | None = None,
 ) -> web.Application:
     """An aiohttp app taking Telegram's POSTs on `path`: 401 without the right secret header,
     200 only once the update is stored, 503 when it cannot be (Telegram delivers it again)."""
@@ -515,7 +535,7 @@ def build_webhook_app(
         if not isinstance(raw, dict):
             return web.Response(status=400)
         try:
-            await inbox.store_many(SOURCE, [to_incoming(raw, rules)])
+            await inbox.store_many(SOURCE, [to_incoming(raw, rules, triage)])
         except InboxUnavailable as exc:
             await alerter.outage(str(exc))
             return web.Response(status=503)

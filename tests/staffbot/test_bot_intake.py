@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.inbox import DONE, FAILED
+from crosspost.intake.telegram import SOURCE
 from crosspost.models import Platform
 from tests.adapters.telegram.conftest import CHANNEL_ID
-from tests.staffbot.bot_harness import Harness, make_harness, text_has
+from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, text_has
 
 ADM = "administration"
 CHANNEL_CHAT = {"id": CHANNEL_ID, "type": "channel", "title": "Администрация"}
@@ -256,3 +257,38 @@ async def test_an_album_is_not_published_while_getupdates_fails(harness: Harness
     assert content is not None
     assert len(content.media) == 2
     assert await harness.publications() == 1
+
+
+async def test_a_strangers_flood_is_stored_as_handled_at_the_door(harness: Harness) -> None:
+    """Only the update that may earn the stranger a refusal reaches the processor; the rest
+    are stored as handled (still stored before they are confirmed)."""
+    await harness.start_bot()
+    assert harness.intake is not None
+    handled: list[dict[str, object]] = []
+    handle = harness.intake.handle
+
+    async def recording(payload: dict[str, object]) -> None:
+        handled.append(payload)
+        await handle(payload)
+
+    harness.intake.processor.register(SOURCE, recording)
+    for n in range(30):
+        harness.emulator.send_private(STRANGER_ID, text=f"реклама {n}")
+    harness.emulator.inject_update(
+        {
+            "callback_query": {
+                "id": "forged",
+                "from": {"id": STRANGER_ID, "is_bot": False, "first_name": "Чужой"},
+                "chat_instance": "1",
+                "data": "retry:1",
+            }
+        }
+    )
+    await harness.wait_private(STRANGER_ID, lambda s: True)
+    await harness.settle_inbox()
+    items = await harness.intake.inbox.items()
+    assert len(items) == 31
+    assert {i.status for i in items} == {DONE}
+    assert len(handled) == 1  # the first message, which drew the one refusal
+    assert len(harness.emulator.sent(STRANGER_ID)) == 1
+    assert not harness.emulator.requests("answerCallbackQuery")
