@@ -87,10 +87,14 @@ def build_dispatcher(
     dp = Dispatcher(name="crosspost")
     dp["mirror"] = mirror
     dp["dialog"] = dialog
-    dp.include_router(
+    dp.include_router(mirror.router)
+    # Staff features, in order: commands and specific buttons first, compose (which takes any
+    # other private message) and the unknown-button answer last.
+    staff = staff_router(frozenset(settings.telegram.staff))
+    staff.include_router(
         build_stats_router(settings=settings, sessionmaker=sessionmaker, clock=clock)
     )
-    # -- events and recurring posts (issue 11): before the dialog, which takes every message --
+    # -- events and recurring posts (issue 11): before compose, which takes every message --
     from staffbot.events import EventDialog
     from staffbot.recurring import RecurringDialog
 
@@ -102,13 +106,9 @@ def build_dispatcher(
         clock=clock,
         on_change=on_event_change,
     )
-    dp.include_router(events.router)
-    dp.include_router(RecurringDialog(settings=settings, service=service, clock=clock).router)
+    staff.include_router(events.router)
+    staff.include_router(RecurringDialog(settings=settings, service=service, clock=clock).router)
     # -- end of events and recurring posts --
-    dp.include_router(mirror.router)
-    # Staff features, in order: commands and specific buttons first, compose (which takes any
-    # other private message) and the unknown-button answer last.
-    staff = staff_router(frozenset(settings.telegram.staff))
     staff.include_router(
         DeleteFeature(settings=settings, service=service, reporter_for=reporter_for).router
     )
