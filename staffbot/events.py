@@ -26,16 +26,16 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
 )
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.dates import DateParseError, DateProblem, parse_local_time
-from crosspost.db import EventDraftRow, write_session
+from crosspost.dates import DateParseError, DateProblem, explain, parse_local_time
+from crosspost.db import EventDraftRow
 from crosspost.errors import PublishError, UsageError
 from crosspost.models import MediaItem, MediaKind, Platform
 from crosspost.planning import wording
+from crosspost.planning.drafts import EventDraftStore
 from crosspost.planning.events import (
     EventError,
     EventPlanner,
@@ -112,6 +112,7 @@ class EventDialog:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.clock = clock
+        self.drafts = EventDraftStore(sessionmaker, clock)
         self.planner = EventPlanner(
             settings=settings,
             service=service,
@@ -149,49 +150,19 @@ class EventDialog:
     # -- drafts -------------------------------------------------------------------------------
 
     async def _draft_of(self, user_id: int) -> EventDraftRow | None:
-        async with self.sessionmaker() as session:
-            return await session.scalar(
-                select(EventDraftRow)
-                .where(EventDraftRow.user_id == user_id)
-                .order_by(EventDraftRow.id.desc())
-                .limit(1)
-            )
+        return await self.drafts.latest_of(user_id)
 
     async def _draft(self, draft_id: int) -> EventDraftRow | None:
-        async with self.sessionmaker() as session:
-            return await session.get(EventDraftRow, draft_id)
+        return await self.drafts.get(draft_id)
 
     async def _save(self, draft_id: int, *, step: str | None = None, **fields: Any) -> None:
-        async with write_session(self.sessionmaker, what="event draft") as session:
-            row = await session.get(EventDraftRow, draft_id)
-            if row is None:
-                return
-            data = json.loads(row.data)
-            data.update(fields)
-            row.data = json.dumps(data, ensure_ascii=False)
-            if step is not None:
-                row.step = step
-            row.updated_at = self.clock()
+        await self.drafts.save(draft_id, step=step, **fields)
 
     async def _start(self, user_id: int, chat_id: int, step: str, **fields: Any) -> int:
-        now = self.clock()
-        async with write_session(self.sessionmaker, what="event draft") as session:
-            await session.execute(delete(EventDraftRow).where(EventDraftRow.user_id == user_id))
-            row = EventDraftRow(
-                user_id=user_id,
-                chat_id=chat_id,
-                step=step,
-                data=json.dumps(fields, ensure_ascii=False),
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            await session.flush()
-            return row.id
+        return await self.drafts.start(user_id, chat_id, step, **fields)
 
     async def _drop(self, draft_id: int) -> None:
-        async with write_session(self.sessionmaker, what="event draft") as session:
-            await session.execute(delete(EventDraftRow).where(EventDraftRow.id == draft_id))
+        await self.drafts.drop(draft_id)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -286,12 +257,8 @@ class EventDialog:
         try:
             return parse_local_time(typed, now=self.clock(), tz=self.settings.tz)
         except DateParseError as exc:
-            template = (
-                texts.BOT_EVENT_PAST_TIME
-                if exc.problem is DateProblem.PAST
-                else texts.BOT_EVENT_BAD_TIME
-            )
-            await self._answer(message, template.format(typed=typed))
+            # The same refusals, with examples, as when a post is scheduled.
+            await self._answer(message, explain(exc, self.settings.tz, now=self.clock()))
             return None
 
     async def _reminders(

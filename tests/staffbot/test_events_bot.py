@@ -70,7 +70,7 @@ def planner(harness: Harness) -> EventPlanner:
 async def start_event(harness: Harness) -> SentMessage:
     await say(harness, "/event", "Как оно называется?")
     await say(harness, "Субботник в городском парке", "Когда оно начнётся?")
-    await say(harness, "когда-нибудь", "Время «когда-нибудь» не распознано")
+    await say(harness, "когда-нибудь", "Не удалось понять время «когда-нибудь»")
     await say(harness, "05.12 10:00", "Где?")
     await say(harness, "городской парк, центральный вход", "Текст анонса")
     return await say(harness, "Приглашаем жителей на субботник.", "Пришлите фото")
