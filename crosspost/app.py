@@ -361,8 +361,15 @@ class App:
             if lapses_at - now <= window:
                 lapsing.append((state.account, state.platform, lapses_at))
                 at = lapses_at.astimezone(self.settings.tz).strftime("%d.%m.%Y")
+                ending = (
+                    self.reporter.it_ending
+                    if self.reporter is not None
+                    else texts.REASON_IT_IN_CHAT
+                )
                 await self.alert(
-                    texts.ALERT_OK_TOKEN_LAPSING.format(account=self._title(state.account), at=at)
+                    texts.ALERT_OK_TOKEN_LAPSING.format(
+                        account=self.settings.account_label(state.account), at=at, ending=ending
+                    )
                 )
                 if self.reporter is not None:
                     await self.reporter.tell_it_text(

@@ -378,8 +378,8 @@ ALERT_ACCOUNT_PAUSED = (
 )
 ALERT_ACCOUNT_RESUMED = MARK_PUBLISHED + " {account} · {platform}: публикации возобновлены."
 ALERT_OK_TOKEN_LAPSING = (
-    MARK_WARNING + " {account} · Одноклассники: доступ перестанет действовать около {at}. "
-    "ИТ-специалисту отправлены подробности."
+    MARK_WARNING + " {account} · Одноклассники: доступ перестанет действовать около {at} — "
+    "{ending}."
 )
 
 # For the IT contact (telegram.it_contacts / telegram.it_chat_id, else the staff chat): the

@@ -88,9 +88,18 @@ async def test_ok_token_close_to_lapsing_warns_staff(world: World) -> None:
         await repo.record_success("head", Platform.OK, now - timedelta(days=2))
     lapsing = await world.app.warn_lapsing_tokens()
     assert [(a, p) for a, p, _ in lapsing] == [("administration", Platform.OK)]
-    (alert,) = await world.tg.wait_for_sent(lambda s: s.chat_id == STAFF_CHAT_ID)
+    (alert,) = await world.tg.wait_for_sent(
+        lambda s: s.chat_id == STAFF_CHAT_ID and "доступ перестанет действовать" in (s.text or "")
+    )
     assert "Одноклассники" in (alert.text or "")
-    assert ACCOUNTS["administration"]["title"] in (alert.text or "")
+    assert "crosspost" not in (alert.text or "")
+    # No IT contact in this config: the command to run comes to the staff chat, said as such.
+    assert "подробности для ИТ-специалиста" in (alert.text or "")
+    (note,) = await world.tg.wait_for_sent(
+        lambda s: s.chat_id == STAFF_CHAT_ID and "Для ИТ-специалиста" in (s.text or "")
+    )
+    assert ACCOUNTS["administration"]["title"] in (note.text or "")
+    assert "crosspost check -c" in (note.text or "")
 
 
 async def test_expired_ok_token_pauses_then_check_resumes(world: World) -> None:
