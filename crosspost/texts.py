@@ -235,7 +235,7 @@ REPORT_DETAIL_HELD = (
 )
 REPORT_DETAIL_CANCELLED = "отменено"
 # A paused account: its state is said once, in the account's line, while it lasts.
-REPORT_DETAIL_PAUSED = "ждёт: аккаунт приостановлен"
+REPORT_DETAIL_PAUSED = "ждёт возобновления аккаунта"
 REPORT_PAUSED_TITLE = "Приостановлено:"
 REPORT_PAUSED_LINE = MARK_PAUSED + " {account} · {platform}: {reason}"
 REPORT_BUTTON_TARGET = "{account} · {platform}"
@@ -373,7 +373,7 @@ DELETE_WORDS = frozenset({"удалить", "удали", "удаление"})
 # -- alerts to the staff chat and notes to the IT contact --------------------------------------
 
 ALERT_ACCOUNT_PAUSED = (
-    MARK_PAUSED + " {account} · {platform}: публикации приостановлены — {reason}. "
+    MARK_PAUSED + " {account} · {platform}: публикации приостановлены.\nПричина: {reason}.\n"
     "Посты не пропадут: они отправятся, когда доступ восстановят."
 )
 ALERT_ACCOUNT_RESUMED = MARK_PUBLISHED + " {account} · {platform}: публикации возобновлены."
@@ -390,7 +390,7 @@ IT_FAILURE = (
     "{what}\n"
     "Ошибка: {error}\n"
     "Что сделать: {todo}\n"
-    "Проверка: crosspost check -c {config}"
+    "Затем: crosspost check -c {config} (проверит доступ и возобновит публикации)"
 )
 IT_WHAT = {
     "token_invalid": "Ключ доступа (токен) {platform_gen} отозван или неверен; публикации "
@@ -404,8 +404,8 @@ IT_WHAT = {
     "unknown": "Непредвиденная ошибка {in_platform}.",
 }
 IT_TODO = {
-    "token_invalid": "выпустите новый токен, пропишите его в переменной окружения и "
-    "перезапустите сервис (docs/ в репозитории — по площадке)",
+    "token_invalid": "выпустите новый токен (как — в README и docs/), пропишите его в "
+    "переменной окружения из конфигурации и перезапустите сервис",
     "session_expired": "получите новый токен (docs/ok.md) и перезапустите сервис",
     "no_rights": "выдайте боту или владельцу токена права администратора сообщества/канала",
     "wrong_token_type": "проверьте, какой токен указан для аккаунта в конфигурации",

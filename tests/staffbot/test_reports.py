@@ -103,13 +103,15 @@ async def test_pause_is_told_once_and_the_it_contact_gets_the_detail(
     assert "Администрация городского округа (administration)" in it_note
     assert "Одноклассники" in it_note
     await h.wait_staff(text_has("Первая новость", "✅ Администрация · ВКонтакте"))
-    await h.wait_staff(text_has("Первая новость", "⏸ Администрация · Одноклассники: ждёт"))
+    await h.wait_staff(
+        text_has("Первая новость", "⏸ Администрация · Одноклассники: ждёт возобновления")
+    )
 
     # A later post to the paused account: its report shows the state, nobody is told again.
     tg_emulator.post_to_channel(CHANNEL_ID, text="Вторая новость")
     await h.wait_published(h.fake(ADM, Platform.VK), count=2)
     second = await h.wait_staff(
-        text_has("Вторая новость", "✅", "⏸ Администрация · Одноклассники: ждёт")
+        text_has("Вторая новость", "✅", "⏸ Администрация · Одноклассники: ждёт возобновления")
     )
     staff = texts_in(h.staff_chat())
     assert sum("приостановлены" in t for t in staff) == 1
