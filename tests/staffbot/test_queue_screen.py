@@ -410,3 +410,37 @@ async def test_status_is_russian_with_a_paused_account_shown_once(harness: Harne
         while await harness.drainer.drain_once():
             pass
     assert len(harness.fake("head", Platform.VK).published) >= 2
+
+
+async def test_edit_text_after_some_copies_went_out_edits_those_too(harness: Harness) -> None:
+    pid = await seed(harness, local(1, 0, 59), "Новость дня: открыт каток")
+    late = harness.fake("head", Platform.OK)
+    late.fail_next(TransientError("HTTP 502 Bad Gateway", reason=Reason.PLATFORM_DOWN))
+    async with asyncio.timeout(5):
+        while await harness.drainer.drain_once():
+            pass
+    assert await statuses(harness, pid) == {DeliveryStatus.PUBLISHED, DeliveryStatus.PENDING}
+    await harness.start_bot()
+    card = await open_card(harness, "Новость дня")
+    assert "Глава · Одноклассники\n" in (card.text or "")  # only the copy still waiting
+    harness.emulator.press_button(STAFF_ID, card.message_id, buttons(card)["Изменить текст"])
+    await harness.wait_private(STAFF_ID, text_has("Пришлите новый текст"))
+    new = "Новость дня: каток откроется в субботу"
+    harness.emulator.send_private(STAFF_ID, text=new)
+    confirm = (await harness.wait_private(STAFF_ID, text_has("Заменить текст", new)))[-1]
+    harness.emulator.press_button(STAFF_ID, confirm.message_id, buttons(confirm)["Подтвердить"])
+    await harness.wait_private(STAFF_ID, text_has("Часть копий уже вышла — они будут исправлены"))
+    harness.clock.now = NOW + timedelta(hours=1)
+    async with asyncio.timeout(5):
+        while await harness.drainer.drain_once():
+            pass
+    assert [c.content.text.text for c in late.calls if c.method == "publish" and c.content] == [
+        "Новость дня: открыт каток",
+        new,
+    ]
+    for key, fake in harness.fakes.items():
+        if fake is late:
+            continue
+        assert [c.content.text.text for c in fake.calls if c.method == "edit" and c.content] == [
+            new
+        ], key
