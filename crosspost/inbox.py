@@ -480,6 +480,7 @@ class InboxProcessor:
         max_attempts: int = MAX_ATTEMPTS,
         concurrency: int = LANE_CONCURRENCY,
         retry_base: timedelta = RETRY_BASE,
+        db_retry: timedelta = DB_RETRY,
     ) -> None:
         self.inbox = inbox
         self.max_attempts = max_attempts
@@ -488,6 +489,8 @@ class InboxProcessor:
         self._handlers: dict[str, _Registration] = {}
         self._wakes = {False: asyncio.Event(), True: asyncio.Event()}
         self._reporting: set[int] = set()
+        self.db_retry = db_retry
+        self._paused_until = 0.0
         self._stopping = False
         # Set after every lane or pass that handled (or retried) something: tests wait on it.
         self.progressed = asyncio.Event()
@@ -502,6 +505,8 @@ class InboxProcessor:
         self._handlers[source] = _Registration(handler, on_failed)
 
     def wake(self) -> None:
+        # A store just succeeded: the database takes writes again, no need to keep pausing.
+        self._paused_until = 0.0
         for event in self._wakes.values():
             event.set()
 
@@ -517,26 +522,35 @@ class InboxProcessor:
         self._stopping = False
         await asyncio.gather(self._worker(junk=False), self._worker(junk=True))
 
+    def _pause(self) -> float:
+        self._paused_until = asyncio.get_running_loop().time() + self.db_retry.total_seconds()
+        return self.db_retry.total_seconds()
+
     async def _worker(self, *, junk: bool) -> None:
         wake = self._wakes[junk]
         limit = asyncio.Semaphore(self.concurrency)
         running: dict[LaneKey, asyncio.Task[int]] = {}
+        loop = asyncio.get_running_loop()
         try:
             while not self._stopping:
                 wake.clear()  # before looking, so a store meanwhile is not lost
                 timeout: float | None
-                try:
-                    if not junk:
-                        await self.report_failures()
-                    await self._start_lanes(junk, running, limit)
-                    timeout = await self._seconds_until_next_due(junk)
-                except Exception as exc:
-                    if not is_database_error(exc):
-                        raise
-                    logger.warning(
-                        "inbox: database unavailable, retrying: %s", describe_error(exc)
-                    )
-                    timeout = DB_RETRY.total_seconds()
+                if loop.time() < self._paused_until:
+                    # The database failed a moment ago: no hot loop over the same items.
+                    timeout = self._paused_until - loop.time()
+                else:
+                    try:
+                        if not junk:
+                            await self.report_failures()
+                        await self._start_lanes(junk, running, limit)
+                        timeout = await self._seconds_until_next_due(junk)
+                    except Exception as exc:
+                        if not is_database_error(exc):
+                            raise
+                        logger.warning(
+                            "inbox: database unavailable, retrying: %s", describe_error(exc)
+                        )
+                        timeout = self._pause()
                 woken = asyncio.ensure_future(wake.wait())
                 try:
                     await asyncio.wait(
@@ -546,7 +560,8 @@ class InboxProcessor:
                     )
                 finally:
                     woken.cancel()
-                self._reap(running)
+                if self._reap(running):
+                    self._pause()
         except asyncio.CancelledError:
             for task in running.values():
                 task.cancel()
@@ -555,7 +570,9 @@ class InboxProcessor:
         # Stopping: each lane ends after the update in hand (the rest stay pending).
         await asyncio.gather(*running.values(), return_exceptions=True)
 
-    def _reap(self, running: dict[LaneKey, asyncio.Task[int]]) -> None:
+    def _reap(self, running: dict[LaneKey, asyncio.Task[int]]) -> bool:
+        """Forget finished lanes; True if one stopped on a database error."""
+        failed = False
         for key, task in list(running.items()):
             if not task.done():
                 continue
@@ -565,6 +582,8 @@ class InboxProcessor:
             if exc is not None:
                 # A bookkeeping write failed: the lane's unmarked items are handled again.
                 logger.warning("inbox lane %s stopped: %s", key[1], describe_error(exc))
+                failed = True
+        return failed
 
     async def _due_lanes(
         self, junk: bool | None, busy: Collection[LaneKey] = ()

@@ -378,3 +378,52 @@ async def test_prune_forgets_handled_updates_but_keeps_failures(
     assert await inbox.prune(clock.now - timedelta(days=1)) == 0
     assert await inbox.prune(clock.now + timedelta(seconds=1)) == 2
     assert [(i.external_id, i.status) for i in await inbox.items()] == [("3", FAILED)]
+
+
+async def test_while_writes_fail_the_processor_pauses_then_resumes_on_the_next_store(
+    engine: AsyncEngine, inbox: Inbox
+) -> None:
+    """An update handled while the database refuses writes stays pending; the processor does
+    not spin on it, and picks it up again as soon as a store shows writing works."""
+    seen: list[int] = []
+    called = asyncio.Event()
+
+    async def handle(payload: dict[str, object]) -> None:
+        n = payload["update_id"]
+        assert isinstance(n, int)
+        seen.append(n)
+        called.set()
+
+    processor = InboxProcessor(inbox, db_retry=timedelta(hours=1))
+    processor.register("telegram", handle)
+    inbox.on_stored(processor.wake)
+    await inbox.store_many("telegram", [update(1)])
+    with failing_writes(engine, "database or disk is full") as fault:
+        running = asyncio.create_task(processor.run())
+        try:
+            async with asyncio.timeout(5):
+                await called.wait()
+                while not fault.refused:
+                    processor.progressed.clear()
+                    await processor.progressed.wait()
+            called.clear()
+            # A hot loop would handle it again at once; the pause holds for an hour.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await called.wait()
+            assert seen == [1]
+        except BaseException:
+            processor.stop()
+            await running
+            raise
+    try:
+        await inbox.store_many("telegram", [update(2)])
+        async with asyncio.timeout(5):
+            while {i.status for i in await inbox.items()} != {DONE}:
+                processor.progressed.clear()
+                await processor.progressed.wait()
+    finally:
+        processor.stop()
+        async with asyncio.timeout(5):
+            await running
+    assert seen == [1, 1, 2]
