@@ -78,8 +78,6 @@ PLATFORMS: dict[str, PlatformName] = {
 # The nominative, for labels and buttons: one name per platform everywhere.
 PLATFORM_NAMES = {key: name.nom for key, name in PLATFORMS.items()}
 PLATFORM_BUTTONS = PLATFORM_NAMES
-# "in <platform>" (LINK_TO_FIRST and lists of where something went).
-PLATFORM_IN = {key: name.fields()["in_platform"] for key, name in PLATFORMS.items()}
 
 
 def platform_name(platform: str) -> PlatformName:
@@ -211,11 +209,9 @@ REPORT_SOURCE_SCHEDULE = "по расписанию"
 REPORT_SOURCE_OTHER = "источник: {source}"
 # The author of a bot publication whose name is not known (an older publication).
 REPORT_AUTHOR_UNKNOWN = "сотрудник пресс-службы"
-REPORT_SCHEDULED_FOR = MARK_SCHEDULED + " Запланировано на {at}"
 REPORT_VERSION = "версия {version}"
 REPORT_DELETED = MARK_DELETED + " Удалена {at}"
 REPORT_LINE = "{mark} {account} · {platform}: {detail}"
-REPORT_LINE_SHORT = "{mark} {account} · {platform}"
 REPORT_PUBLISHED = MARK_PUBLISHED
 REPORT_PENDING = MARK_IN_PROGRESS
 REPORT_SCHEDULED = MARK_SCHEDULED
@@ -236,8 +232,6 @@ REPORT_DETAIL_HELD = (
 REPORT_DETAIL_CANCELLED = "отменено"
 # A paused account: its state is said once, in the account's line, while it lasts.
 REPORT_DETAIL_PAUSED = "ждёт возобновления аккаунта"
-REPORT_PAUSED_TITLE = "Приостановлено:"
-REPORT_PAUSED_LINE = MARK_PAUSED + " {account} · {platform}: {reason}"
 REPORT_BUTTON_TARGET = "{account} · {platform}"
 REPORT_BUTTON_RETRY = "Повторить: {target}"
 REPORT_BUTTON_CANCEL = "Отменить"
@@ -295,8 +289,6 @@ BOT_HELP = (
     "пресс-службы; чтобы удалить копии, ответьте на отчёт словом «удалить».\n\n"
     "Значки в отчётах:\n" + LEGEND
 )
-BOT_PREVIEW_TITLE = "Предпросмотр — {platform}:"
-BOT_PREVIEW_MEDIA = "📎 Файлов: {count}"
 BOT_PREVIEW_EMPTY_TEXT = "(без текста)"
 BOT_PANEL = (
     "Куда публиковать?\nАккаунты: {accounts}\nПлощадки: {platforms}\n\n"
@@ -314,23 +306,9 @@ BOT_BUTTON_CONFIRM_TIME = "Подтвердить"
 BOT_BUTTON_OTHER_TIME = "Другое время"
 BOT_NEED_TARGETS = "Выберите хотя бы один аккаунт и одну площадку."
 BOT_TARGETS_INVALID = "Такого сочетания аккаунтов и площадок нет: {detail}"
-BOT_ASK_TIME = (
-    "Когда опубликовать? Напишите местное время ({zone}), например: «15.12 10:00», "
-    "«15 декабря в 10», «завтра в 9», «через 2 часа»."
-)
-BOT_CONFIRM_TIME = "Опубликовать {at} (местное время)? Нажмите «Подтвердить»."
-BOT_TIME_PAST = "Время {at} уже прошло. Напишите время в будущем."
-BOT_TIME_UNPARSEABLE = (
-    "Время «{typed}» не распознано. Напишите, например: «15.12 10:00», «15 декабря в 10», "
-    "«завтра в 9» или «через 2 часа»."
-)
 BOT_SUBMITTED_NOW = "Принято: публикация №{id} отправляется. Отчёт будет в чате пресс-службы."
-BOT_SUBMITTED_AT = "Принято: публикация №{id} запланирована на {at}."
 BOT_CANCELLED = "Черновик отменён, ничего не опубликовано."
-# A button whose draft is gone; when what happened to it is known, one of BOT_STALE_* (below).
-BOT_STALE_BUTTON = "Эта кнопка больше не действует. Чтобы опубликовать пост, пришлите его заново."
 BOT_NOT_YOURS = "Это черновик другого сотрудника."
-BOT_DONE = "Готово."
 BOT_UNSUPPORTED_CONTENT = (
     "Такое сообщение нельзя опубликовать: {kinds} не переносится на другие площадки. "
     "Пришлите текст, фото, видео, GIF или документ."
@@ -342,22 +320,8 @@ BOT_FILE_TOO_BIG = (
     MARK_WARNING + " Файл «{name}» больше 20 МБ: бот не может его скачать. Будет опубликован "
     "текст со ссылкой на оригинал, если она есть; иначе приложите файл поменьше."
 )
-BOT_ALBUM_PART = "Альбом получен, файлов: {count}."
-BOT_QUEUE_EMPTY = "Запланированных публикаций нет."
-BOT_QUEUE_ITEM = "№{id} — {at}\n{targets}\n{text}"
-BOT_BUTTON_QUEUE_CANCEL = "Отменить №{id}"
-BOT_BUTTON_QUEUE_RESCHEDULE = "Перенести №{id}"
-BOT_QUEUE_CANCELLED = "Публикация №{id} отменена."
-BOT_QUEUE_ASK_TIME = "На какое время перенести публикацию №{id}? Напишите местное время."
 BOT_QUEUE_RESCHEDULED = "Публикация №{id} перенесена на {at}."
 BOT_QUEUE_NOTHING_TO_MOVE = "Публикация №{id} уже отправлена или отменена — переносить нечего."
-BOT_STATUS_TITLE = "Состояние аккаунтов:"
-BOT_STATUS_LINE = "{state} {account} · {platform}\n    успех: {success}\n    ошибка: {error}"
-BOT_STATUS_OK = "🟢"
-BOT_STATUS_ERROR = "🟡"
-BOT_STATUS_PAUSED = MARK_PAUSED + " приостановлен"
-BOT_STATUS_NEVER = "ещё не было"
-BOT_STATUS_NONE = "нет"
 BOT_DELETE_USAGE = "Напишите /delete и ссылку на пост, например: /delete https://t.me/channel/123"
 BOT_DELETE_NOT_FOUND = "Публикация по этой ссылке не найдена."
 BOT_DELETE_CONFIRM = "Удалить публикацию №{id} на всех площадках ({targets})? Это нельзя отменить."
@@ -459,7 +423,6 @@ STATS_DATE = "{day} {month} {year} года"  # 1 января 2024 года
 STATS_MONTH = "{month} {year}"  # январь 2024
 # Plural forms for 1, 2–4 and 5+ (21 человек, 22 человека, 25 человек).
 STATS_PEOPLE = ("человек", "человека", "человек")
-STATS_POSTS = ("публикация", "публикации", "публикаций")
 STATS_NO_DATA = "нет данных"
 STATS_OWNER = "Официальные аккаунты {owner}"
 
@@ -485,7 +448,6 @@ STATS_TEXT_DATES_NEAREST = (
 STATS_TEXT_DATE_ITEM = "{owner_short} · {platform} — на {date}"
 STATS_TEXT_POSTS_TITLE = "Публикации с {start} по {end}:"
 STATS_TEXT_POSTS_OWNER = "{owner}: {counts}."
-STATS_TEXT_POSTS_MONTHS_TITLE = "По месяцам:"
 STATS_TEXT_POSTS_MONTH = "{month}: {counts}"
 STATS_TEXT_REACH_TITLE = "Охват (просмотры публикаций за тот же период):"
 STATS_TEXT_REACH_OWNER = "{owner}: {counts}."
@@ -493,7 +455,6 @@ STATS_REACH_TELEGRAM = (
     "Telegram — бот не может получить число просмотров, смотрите статистику канала "
     "в приложении Telegram"
 )
-STATS_REACH_NONE = "{platform} — {no_data}"
 
 # Tables (md, csv headers for people, the chart).
 STATS_COL_ACCOUNT = "Аккаунт"
@@ -505,7 +466,6 @@ STATS_COL_TOTAL = "Всего"
 STATS_ROW_OWNER_TOTAL = "всего"
 STATS_ROW_TOTAL = "Всего по всем аккаунтам"
 STATS_MD_TITLE = "Подписчики на {on} (сравнение с {compare})"
-STATS_MD_DATES = "Даты данных: {items}."
 STATS_MD_POSTS_TITLE = "Публикации по месяцам"
 STATS_MD_REACH_TITLE = "Просмотры публикаций по месяцам"
 STATS_MD_REACH_TELEGRAM = (
@@ -525,9 +485,6 @@ STATS_BOT_VALUE = "{now} (было {before}; {growth})"
 STATS_BOT_TOTAL = "Всего во всех аккаунтах: {line}"
 STATS_BOT_CHART_CAPTION = "Подписчики с {start} по {end}"
 STATS_BOT_CHART_FAILED = "Диаграмму построить не удалось — подробности в журнале сервиса."
-STATS_BOT_HINT = (
-    "Годовой отчёт целиком (текст, таблица, диаграмма) выгружает ИТ-специалист на сервере."
-)
 ALERT_STATS_FAILED = (
     MARK_WARNING + " Статистика: не удалось узнать число подписчиков — {account} · {platform}: "
     "{reason}. Остальные числа сохранены; следующая попытка — при следующем сборе."
@@ -578,19 +535,6 @@ EVENT_TITLE_REMINDER = "Напоминание: {title}"
 EVENT_TITLE_MOVED = "Перенос: {title}"
 EVENT_TITLE_CANCELLED = "Отменено: {title}"
 
-# What staff read about events (bot and CLI).
-EVENT_KINDS = {
-    "announcement": "анонс",
-    "reminder": "напоминание",
-    "moved": "сообщение о переносе",
-    "cancelled": "сообщение об отмене",
-}
-EVENT_POST_STATUSES = {
-    "planned": "готовится",
-    "queued": "в очереди",
-    "skipped": "пропущено",
-    "cancelled": "отменено",
-}
 EVENT_SKIPPED_REMINDERS = "Не будут отправлены (их время уже прошло): {items}."
 EVENT_CREATED = (
     "Мероприятие №{id} «{title}» — {when}, {place}.\nАнонс: {announce}. Напоминания: {reminders}."
@@ -647,7 +591,6 @@ BOT_EVENT_ASK_REMINDERS = (
 BOT_EVENT_BAD_TIME = "Время «{typed}» не распознано. Пример: «05.12 10:00»."
 BOT_EVENT_PAST_TIME = "«{typed}» — это уже прошедшее время. Укажите будущее."
 BOT_EVENT_DISCARDED = "Мероприятие не создано."
-BOT_EVENT_NOTHING_TO_CANCEL = "Сейчас ничего не создаётся."
 BOT_EVENT_LIST_HINT = "Перенести: /event_move №, отменить: /event_cancel №."
 BOT_EVENT_USAGE_MOVE = "Так: /event_move 12 (номер из /events)."
 BOT_EVENT_USAGE_CANCEL = "Так: /event_cancel 12 (номер из /events)."
