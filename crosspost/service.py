@@ -282,6 +282,10 @@ class PublicationService:
         async with self.sessionmaker() as session:
             return await DeliveryRepository(session).target_states()
 
+    async def delivery(self, delivery_id: int) -> Delivery | None:
+        async with self.sessionmaker() as session:
+            return await DeliveryRepository(session).get(delivery_id)
+
     async def resume(self, account: str, platform: Platform, *, actor: str) -> bool:
         now = self.clock()
         async with write_session(self.sessionmaker, what="service") as session:

@@ -44,7 +44,6 @@ from crosspost.dates import (
     quick_picks,
 )
 from crosspost.models import Content, DeliveryStatus, Platform, Target
-from crosspost.queue import DeliveryRepository
 from crosspost.richtext import from_telegram
 from crosspost.service import PublicationService
 from staffbot.mirror import part_from_message
@@ -640,8 +639,7 @@ class QueueScreen:
         self, query: CallbackQuery, callback_data: DeliveryCb, bot: Bot
     ) -> None:
         """«Повторить» / «Отменить» on a report: re-checked against the delivery's state now."""
-        async with self.sessionmaker() as session:
-            delivery = await DeliveryRepository(session).get(callback_data.d)
+        delivery = await self.service.delivery(callback_data.d)
         allowed = {
             "retry": (DeliveryStatus.FAILED, DeliveryStatus.HELD),
             "cancel": (DeliveryStatus.HELD,),
