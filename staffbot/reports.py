@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,17 +18,17 @@ from aiogram.exceptions import (
 )
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost import texts
 from crosspost.config import Settings, secret_values
 from crosspost.dates import format_local
-from crosspost.db import TelegramReportNoteRow, write_session
 from crosspost.errors import TECHNICAL, PublishError, Reason
 from crosspost.events import DeliveryEvent, EventKind
 from crosspost.models import Delivery, DeliveryStatus, OperationKind, OperationStatus, Platform
 from crosspost.queue import TargetState
+from crosspost.report_notes import Note as Note
+from crosspost.report_notes import add_notes as add_notes
+from crosspost.report_notes import notes_of
 from crosspost.service import CopyOutcome, CopyResult, PublicationService
 
 logger = logging.getLogger(__name__)
@@ -51,38 +50,6 @@ IT_REPEAT_AFTER = timedelta(hours=6)
 DEFAULT_CONFIG_PATH = "/etc/crosspost/crosspost.toml"
 # The report note that keeps the author's name of a bot publication.
 AUTHOR_NOTE = "author"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Note:
-    """A line for the report besides delivery statuses (codes: see `_note_line`)."""
-
-    code: str
-    account: str = ""
-    platform: str = ""
-    url: str | None = None
-    detail: str = ""
-
-
-async def add_notes(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    publication_id: int,
-    notes: Iterable[Note],
-    now: datetime,
-) -> None:
-    async with write_session(sessionmaker, what="report notes") as session:
-        for note in notes:
-            session.add(
-                TelegramReportNoteRow(
-                    publication_id=publication_id,
-                    code=note.code,
-                    account=note.account,
-                    platform=note.platform,
-                    url=note.url,
-                    detail=note.detail,
-                    at=now,
-                )
-            )
 
 
 def copy_notes(
@@ -566,18 +533,7 @@ class TelegramReporter:
         )
 
     async def _notes(self, publication_id: int) -> list[Note]:
-        async with self.service.sessionmaker() as session:
-            rows = (
-                await session.scalars(
-                    select(TelegramReportNoteRow)
-                    .where(TelegramReportNoteRow.publication_id == publication_id)
-                    .order_by(TelegramReportNoteRow.id)
-                )
-            ).all()
-        return [
-            Note(code=r.code, account=r.account, platform=r.platform, url=r.url, detail=r.detail)
-            for r in rows
-        ]
+        return await notes_of(self.service.sessionmaker, publication_id)
 
     def _note_line(self, note: Note) -> str:
         where = {
