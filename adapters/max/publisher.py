@@ -479,6 +479,17 @@ class MaxPublisher:
                 matches.append((mid, url))
         if len(matches) == 1:
             mid, url = matches[0]
+            if len(plan.messages) > 1:
+                # The first message of a split post is there: its answer was lost, so no later
+                # part was ever sent. Remembered, the next attempt sends only the rest.
+                await self.memo.remember(
+                    delivery.delivery_id, {_message_key(0): json.dumps([mid, url])}
+                )
+                return ReconcileResult(
+                    outcome=ReconcileOutcome.NOT_FOUND,
+                    detail="the first message is there; the later parts are not",
+                )
+            await self.memo.forget(delivery.delivery_id)
             return ReconcileResult(outcome=ReconcileOutcome.FOUND, remote=self._remote(mid, url))
         if len(matches) > 1:
             return _cannot_tell(f"{len(matches)} messages match: a person must choose")

@@ -488,6 +488,7 @@ class OkPublisher:
             elif verdict is _Verdict.LOOKS_SAME:
                 unidentified += 1
         if len(matches) == 1 and not unidentified:
+            await self.memo.forget(delivery.delivery_id)
             return ReconcileResult(outcome=ReconcileOutcome.FOUND, remote=self._remote(matches[0]))
         if matches or unidentified:
             return _cannot_tell(

@@ -502,6 +502,17 @@ class VkPublisher:
         complete = total <= len(posts) or (oldest is not None and oldest < since)
         identified = bool(want_text) or (known is not None and bool(known))
         if len(shaped) == 1 and identified:
+            if len(plan.uploads) > MAX_MEDIA_PER_POST or (chunks is not None and len(chunks) > 1):
+                # The main post of a split post is there: its answer was lost, so no follow-up
+                # was ever sent. Remembered, the next attempt sends only the follow-ups.
+                await self.memo.remember(
+                    delivery.delivery_id, {_post_key(1): str(shaped[0].post_id)}
+                )
+                return ReconcileResult(
+                    outcome=ReconcileOutcome.NOT_FOUND,
+                    detail="the main post is there; its follow-ups are not",
+                )
+            await self.memo.forget(delivery.delivery_id)
             return ReconcileResult(
                 outcome=ReconcileOutcome.FOUND, remote=self._remote(shaped[0].post_id)
             )

@@ -164,3 +164,36 @@ async def test_a_message_without_text_is_known_only_by_its_own_upload_tokens(
     # The same count of attachments alone (nothing remembered) identifies nothing.
     blind = await make_publisher().reconcile(ref(), ours)
     assert blind.outcome is ReconcileOutcome.CANNOT_TELL
+
+
+async def test_a_split_post_whose_first_answer_was_lost_sends_only_the_rest(
+    max_emulator: MaxEmulator,
+    make_publisher: PublisherFactory,
+    make_media: MediaFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    photos = tuple(make_media() for _ in range(12))
+    publisher = make_publisher()
+    real = publisher.client.send
+    lost = False
+
+    async def first_lost(chat_id: int, body: dict[str, Any]) -> Any:
+        nonlocal lost
+        if not lost and "text" in body:
+            lost = True
+            await real(chat_id, body)
+            raise OutcomeUnknownError("MAX: no answer", platform=Platform.MAX)
+        return await real(chat_id, body)
+
+    monkeypatch.setattr(publisher.client, "send", first_lost)
+    with pytest.raises(OutcomeUnknownError):
+        await publisher.publish(ref(), album(*photos))
+    [first] = max_emulator.bot_messages(CHAT_ID)
+    result = await publisher.reconcile(ref(), album(*photos))
+    assert result.outcome is ReconcileOutcome.NOT_FOUND
+    again = await publisher.publish(ref(), album(*photos))
+    messages = max_emulator.bot_messages(CHAT_ID)
+    assert [m.mid for m in messages][:1] == [first.mid]
+    assert [len(m.attachments) for m in messages] == [10, 2]
+    assert again.remote.remote_id == first.mid
+    assert again.remote.parts == (messages[1].mid,)

@@ -247,3 +247,68 @@ async def test_after_a_restart_the_database_memo_spares_the_uploads(
     [post] = emu.wall(GROUP_ID)
     assert [emu.media(a).sha256 for a in post.attachments] == [p.sha256 for p in photos]
     assert await after.memo.recall(delivery.delivery_id, datetime.now(UTC)) == {}
+
+
+class CountingThrottle:
+    """A ThrottleFactory that lets everything through and counts who asked."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+
+    def __call__(self, kind: str, token: str) -> CountingThrottle:
+        return self
+
+    async def __aenter__(self) -> None:
+        self.entered += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_uploads_take_no_slot_of_the_api_rate_limit(
+    emu: VkEmulator,
+    make_publisher: PublisherFactory,
+    make_delivery: DeliveryFactory,
+    make_media: MediaFactory,
+) -> None:
+    """VK's 3 requests per second count API methods; the upload server is not the API, so a
+    photo costs two slots (getWallUploadServer, saveWallPhoto), not three."""
+    throttle = CountingThrottle()
+    publisher = make_publisher(throttle=throttle)
+    await publisher.publish(make_delivery(), content(*(make_media(size=100) for _ in range(3))))
+    api_calls = [c for c in emu.calls if not c.method.startswith("upload.")]
+    assert count(emu, "upload.photo") == 3
+    assert throttle.entered == len(api_calls) == 7
+
+
+async def test_a_split_post_whose_main_answer_was_lost_resumes_after_the_guid_window(
+    emu: VkEmulator,
+    make_publisher: PublisherFactory,
+    make_delivery: DeliveryFactory,
+    make_media: MediaFactory,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    photos = tuple(make_media(size=100) for _ in range(12))
+    publisher = make_publisher()
+    delivery = make_delivery()
+    fail_call(
+        monkeypatch,
+        publisher._client,
+        "wall_post",
+        on_call=1,
+        error=OutcomeUnknownError("VK wall.post: no answer", platform=Platform.VK),
+        after=True,
+    )
+    with pytest.raises(OutcomeUnknownError):
+        await publisher.publish(delivery, content(*photos))
+    clock.advance(AFTER_GUID_WINDOW)
+    [main] = emu.wall(GROUP_ID)
+    result = await publisher.reconcile(delivery, content(*photos))
+    # Not published with half its photos: the follow-up is still to be sent.
+    assert result.outcome is ReconcileOutcome.NOT_FOUND
+    again = await publisher.publish(delivery, content(*photos))
+    first, second = emu.wall(GROUP_ID)
+    assert first.post_id == main.post_id == int(again.remote.remote_id)
+    assert again.remote.parts == (str(second.post_id),)
+    assert len(second.attachments) == 2
