@@ -861,6 +861,7 @@ class DeliveryRepository:
                     remote_id=remote.remote_id,
                     remote_url=remote.url,
                     lease_until=None,
+                    lease_owner=None,
                     published_at=now,
                     last_error=None,
                     error_reason=None,
@@ -1311,26 +1312,15 @@ class DeliveryRepository:
         reason: str | None = None,
     ) -> DeliveryOperation:
         """Settle a running operation; a done edit or delete is written to the ledger too."""
-        o = _OPERATIONS.c
-        row = (
-            await self.session.execute(
-                update(_OPERATIONS)
-                .where(o.id == op.operation_id, o.status == str(OperationStatus.RUNNING))
-                .values(
-                    status=str(status),
-                    version=version if version is not None else o.version,
-                    lease_until=None,
-                    lease_owner=None,
-                    last_error=error,
-                    error_reason=reason,
-                    updated_at=now,
-                    finished_at=now,
-                )
-                .returning(*o)
-            )
-        ).one_or_none()
-        if row is None:
-            raise TransitionError(f"operation {op.operation_id} is no longer running")
+        finished = await self._leave_running(
+            op,
+            now,
+            status=str(status),
+            version=version if version is not None else _OPERATIONS.c.version,
+            last_error=error,
+            error_reason=reason,
+            finished_at=now,
+        )
         if status is OperationStatus.DONE and op.remote is not None:
             if op.kind is OperationKind.EDIT and version is not None:
                 await self.mark_remote_edited(op.remote, version, now)
@@ -1340,6 +1330,24 @@ class DeliveryRepository:
             await self.record_success(op.account, op.platform, now)
         elif error is not None:
             await self.record_error(op.account, op.platform, error, now)
+        return finished
+
+    async def _leave_running(
+        self, op: DeliveryOperation, now: datetime, **values: object
+    ) -> DeliveryOperation:
+        """Move a running operation on (its lease released); TransitionError if it is not
+        running any more."""
+        o = _OPERATIONS.c
+        row = (
+            await self.session.execute(
+                update(_OPERATIONS)
+                .where(o.id == op.operation_id, o.status == str(OperationStatus.RUNNING))
+                .values(lease_until=None, lease_owner=None, updated_at=now, **values)
+                .returning(*o)
+            )
+        ).one_or_none()
+        if row is None:
+            raise TransitionError(f"operation {op.operation_id} is no longer running")
         return replace(_operation_from_row(row), remote=op.remote)
 
     async def retry_operation(
@@ -1355,27 +1363,17 @@ class DeliveryRepository:
         """Back to pending at `at`. A rate-limit wait (`count_attempt=False`) refunds the
         attempt its claim took."""
         o = _OPERATIONS.c
-        row = (
-            await self.session.execute(
-                update(_OPERATIONS)
-                .where(o.id == op.operation_id, o.status == str(OperationStatus.RUNNING))
-                .values(
-                    status=str(OperationStatus.PENDING),
-                    due_at=at,
-                    attempts=o.attempts if count_attempt else o.attempts - 1,
-                    lease_until=None,
-                    lease_owner=None,
-                    last_error=error,
-                    error_reason=reason,
-                    updated_at=now,
-                )
-                .returning(*o)
-            )
-        ).one_or_none()
-        if row is None:
-            raise TransitionError(f"operation {op.operation_id} is no longer running")
+        retried = await self._leave_running(
+            op,
+            now,
+            status=str(OperationStatus.PENDING),
+            due_at=at,
+            attempts=o.attempts if count_attempt else o.attempts - 1,
+            last_error=error,
+            error_reason=reason,
+        )
         await self.record_error(op.account, op.platform, error, now)
-        return replace(_operation_from_row(row), remote=op.remote)
+        return retried
 
     async def release_operation(self, op: DeliveryOperation, now: datetime) -> None:
         """Hand back a claimed operation that never ran (shutdown, paused account)."""
@@ -1604,13 +1602,12 @@ _COLUMNS = (
     "lease_until, lease_owner, remote_id, remote_url, last_error, error_reason, "
     "cancel_requested, last_attempt_at, first_attempt_at, published_at"
 )
-SQLITE_CLAIM_PENDING = f"""
+_SQLITE_CLAIM = """
 UPDATE deliveries
-SET status = '{S.SENDING}', lease_until = ?, lease_owner = ?, updated_at = ?,
-    attempts = attempts + 1, last_attempt_at = ?, first_attempt_at = coalesce(first_attempt_at, ?)
+SET {set}
 WHERE id IN (
     SELECT d.id FROM deliveries AS d
-    WHERE d.status = '{S.PENDING}' AND d.due_at <= ?
+    WHERE d.status = ? AND d.due_at <= ?
       AND NOT EXISTS (
           SELECT 1 FROM target_state AS t
           WHERE t.account = d.account AND t.platform = d.platform AND t.paused = 1
@@ -1618,9 +1615,46 @@ WHERE id IN (
     ORDER BY d.due_at, d.id
     LIMIT ?
 )
-RETURNING {_COLUMNS},
+RETURNING {columns},
     (SELECT p.version FROM publications AS p WHERE p.id = deliveries.publication_id)
+"""
+# Parameters: lease_until, lease_owner, updated_at, [last_attempt_at, first_attempt_at],
+# status, due by, limit.
+SQLITE_CLAIM_PENDING = _SQLITE_CLAIM.format(
+    set=f"status = '{S.SENDING}', lease_until = ?, lease_owner = ?, updated_at = ?, "
+    "attempts = attempts + 1, last_attempt_at = ?, "
+    "first_attempt_at = coalesce(first_attempt_at, ?)",
+    columns=_COLUMNS,
+)
+# Reconciling is not a send attempt.
+SQLITE_CLAIM_UNCERTAIN = _SQLITE_CLAIM.format(
+    set=f"status = '{S.RECONCILING}', lease_until = ?, lease_owner = ?, updated_at = ?",
+    columns=_COLUMNS,
+)
+_OPERATION_COLUMNS = (
+    "id, kind, status, account, platform, due_at, attempts, publication_id, delivery_id, "
+    "version, lease_until, lease_owner, last_error, error_reason, actor"
+)
+SQLITE_CLAIM_OPERATIONS = f"""
+UPDATE delivery_operations
+SET status = '{OperationStatus.RUNNING}', attempts = attempts + 1, lease_until = ?,
+    lease_owner = ?, updated_at = ?
+WHERE id IN (
+    SELECT o.id FROM delivery_operations AS o
+    WHERE o.status = '{OperationStatus.PENDING}' AND o.due_at <= ?
+      AND NOT EXISTS (
+          SELECT 1 FROM target_state AS t
+          WHERE t.account = o.account AND t.platform = o.platform AND t.paused = 1
+      )
+    ORDER BY o.due_at, o.id
+    LIMIT ?
+)
+RETURNING {_OPERATION_COLUMNS}
 """  # noqa: S608 (constants only)
+_SQLITE_REMOTES = (
+    "SELECT delivery_id, platform, account, remote_id, url, parts FROM remote_posts "
+    "WHERE delivery_id IN (SELECT value FROM json_each(?))"
+)
 _SQLITE_PUBLICATIONS = (
     "SELECT id, text, spans, original_url FROM publications "
     "WHERE id IN (SELECT value FROM json_each(?))"
@@ -1692,23 +1726,85 @@ def _delivery_from_sqlite(row: Sequence[Any]) -> Delivery:
     )
 
 
-def sqlite_claim_pending(
+def _operation_from_sqlite(row: Sequence[Any]) -> DeliveryOperation:
+    return DeliveryOperation(
+        operation_id=row[0],
+        kind=OperationKind(row[1]),
+        status=OperationStatus(row[2]),
+        account=row[3],
+        platform=Platform(row[4]),
+        due_at=datetime.fromisoformat(row[5]).replace(tzinfo=UTC),
+        attempts=row[6],
+        publication_id=row[7],
+        delivery_id=row[8],
+        version=row[9],
+        lease_until=_from_sqlite_time(row[10]),
+        lease_owner=row[11],
+        last_error=row[12],
+        error_reason=row[13],
+        actor=row[14],
+    )
+
+
+def _sqlite_claim_operations(
+    conn: sqlite3.Connection, stamp: str, until: str, limit: int, owner: str | None
+) -> list[DeliveryOperation]:
+    rows = conn.execute(SQLITE_CLAIM_OPERATIONS, (until, owner, stamp, stamp, limit)).fetchall()
+    ops = sorted(map(_operation_from_sqlite, rows), key=lambda op: (op.due_at, op.operation_id))
+    wanted = sorted({op.delivery_id for op in ops if op.delivery_id is not None})
+    if not wanted:
+        return ops
+    remotes = {
+        delivery_id: RemotePost(
+            platform=Platform(platform),
+            account=account,
+            remote_id=remote_id,
+            url=url,
+            parts=tuple(json.loads(parts)),
+        )
+        for delivery_id, platform, account, remote_id, url, parts in conn.execute(
+            _SQLITE_REMOTES, (json.dumps(wanted),)
+        )
+    }
+    return [
+        replace(op, remote=remotes.get(op.delivery_id)) if op.delivery_id else op for op in ops
+    ]
+
+
+def _due_order(d: Delivery) -> tuple[datetime, int]:
+    return d.due_at, d.delivery_id
+
+
+def sqlite_claim(
     conn: sqlite3.Connection,
     *,
     now: datetime,
     lease: timedelta,
     limit: int,
     owner: str | None,
+    side: bool = False,
     cached: Collection[tuple[int, int]] = (),
-) -> tuple[list[Delivery], dict[int, Content]]:
-    """claim_due(uncertain=False) on SQLite, plus the content of each claimed publication
-    whose (publication, version) is not in `cached`."""
+) -> tuple[list[DeliveryOperation], list[Delivery], dict[int, Content]]:
+    """claim_operations (when `side`) then claim_due(uncertain=side) on SQLite, plus the
+    content of each claimed publication whose (publication, version) is not in `cached`."""
     stamp = _to_sqlite_time(now)
-    rows = conn.execute(
-        SQLITE_CLAIM_PENDING,
-        (_to_sqlite_time(now + lease), owner, stamp, stamp, stamp, stamp, limit),
-    ).fetchall()
-    claimed = sorted(map(_delivery_from_sqlite, rows), key=lambda d: (d.due_at, d.delivery_id))
+    until = _to_sqlite_time(now + lease)
+    ops = _sqlite_claim_operations(conn, stamp, until, limit, owner) if side else []
+    claimed: list[Delivery] = []
+    # Uncertain ones first (quick and old), then pending; each due first.
+    if side and len(ops) < limit:
+        rows = conn.execute(
+            SQLITE_CLAIM_UNCERTAIN,
+            (until, owner, stamp, str(S.UNCERTAIN), stamp, limit - len(ops)),
+        ).fetchall()
+        claimed = sorted(map(_delivery_from_sqlite, rows), key=_due_order)
+    room = limit - len(ops) - len(claimed)
+    if room > 0:
+        rows = conn.execute(
+            SQLITE_CLAIM_PENDING,
+            (until, owner, stamp, stamp, stamp, str(S.PENDING), stamp, room),
+        ).fetchall()
+        claimed += sorted(map(_delivery_from_sqlite, rows), key=_due_order)
     wanted = sorted(
         {
             d.publication_id
@@ -1717,11 +1813,11 @@ def sqlite_claim_pending(
         }
     )
     if not wanted:
-        return claimed, {}
+        return ops, claimed, {}
     ids = json.dumps(wanted)
     pubs = conn.execute(_SQLITE_PUBLICATIONS, (ids,)).fetchall()
     media = conn.execute(_SQLITE_MEDIA, (ids,)).fetchall()
-    return claimed, _contents_from_rows(pubs, media)
+    return ops, claimed, _contents_from_rows(pubs, media)
 
 
 class FollowupsNeeded(Exception):
@@ -1824,12 +1920,12 @@ def sqlite_publish_and_claim(
     owner: str | None,
     cached: Collection[tuple[int, int]] = (),
 ) -> tuple[list[Delivery | TransitionError], list[Delivery], dict[int, Content]]:
-    """sqlite_mark_published, then (limit > 0) sqlite_claim_pending in the same transaction:
+    """sqlite_mark_published, then (limit > 0) sqlite_claim in the same transaction:
     a drainer with a backlog settles a batch and takes the next in one commit."""
     outcomes = sqlite_mark_published(conn, items, now, success_fresh=success_fresh)
     if limit <= 0:
         return outcomes, [], {}
-    claimed, contents = sqlite_claim_pending(
+    _, claimed, contents = sqlite_claim(
         conn, now=now, lease=lease, limit=limit, owner=owner, cached=cached
     )
     return outcomes, claimed, contents

@@ -51,7 +51,7 @@ from crosspost.queue import (
     DeliveryRepository,
     FollowupsNeeded,
     TransitionError,
-    sqlite_claim_pending,
+    sqlite_claim,
     sqlite_publish_and_claim,
 )
 from scheduler.retry import RetryPolicy
@@ -306,15 +306,16 @@ class Drainer:
         if side:
             self._side_claimed_at = loop_time
         ops: list[DeliveryOperation] = []
-        if self._direct and not side:
-            claimed, contents = await write_direct(
+        if self._direct:
+            ops, claimed, contents = await write_direct(
                 self.sessionmaker,
                 partial(
-                    sqlite_claim_pending,
+                    sqlite_claim,
                     now=self.clock(),
                     lease=self.lease,
                     limit=room,
                     owner=self.owner,
+                    side=side,
                     cached=self._contents.keys(),
                 ),
                 what="claim",
@@ -330,8 +331,8 @@ class Drainer:
                 )
                 if claimed and not self._stopping:
                     await self._load_contents(repo, claimed)
-            if ops or any(d.status is DeliveryStatus.RECONCILING for d in claimed):
-                self._side_claims = True  # more may be due
+        if ops or any(d.status is DeliveryStatus.RECONCILING for d in claimed):
+            self._side_claims = True  # more may be due
         return await self._start(claimed, ops)
 
     async def _start(
