@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crosspost.db import create_engine, create_sessionmaker, migrate
+from crosspost.db import create_engine, create_sessionmaker, direct_writer, migrate, write_direct
 from crosspost.emulators.telegram import TelegramEmulator
 from crosspost.events import DeliveryEvent
 from crosspost.models import (
@@ -37,7 +38,7 @@ from crosspost.models import (
     Target,
 )
 from crosspost.publishing import FakePublisher
-from crosspost.queue import DeliveryRepository, spans_to_json
+from crosspost.queue import DeliveryRepository, spans_to_json, sqlite_claim
 from crosspost.richtext import RichText, Span, SpanKind
 from crosspost.service import PublicationService
 from scheduler.drain import Drainer
@@ -89,6 +90,14 @@ def ms(seconds: float) -> str:
 
 def rate(count: float, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
+
+
+def load_line() -> str:
+    try:
+        one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
+    except (OSError, ValueError):
+        return "load average: unknown"
+    return f"load average {one} / {five} / {fifteen} (1 / 5 / 15 min)"
 
 
 def machine_line() -> str:
@@ -218,16 +227,23 @@ async def bulk_queue(path: Path, deliveries: int, due: datetime) -> None:
 
 
 async def backlog_rates(
-    work: Path, sizes: Sequence[int], concurrency: int, cap: float
+    work: Path, sizes: Sequence[int], concurrency: int, cap: float, runs: int
 ) -> list[Row]:
     """The drain rate with 1,000, 10,000 and 100,000 deliveries pending: the claim reads its
-    index, so the rate must not fall with the backlog."""
+    index, so the rate must not fall with the backlog. Each size is drained `runs` times from
+    a fresh copy and the best run counts: on a shared machine a single short run measures the
+    neighbours' load as much as the queue."""
     rows: list[Row] = []
     rates: dict[int, float] = {}
     for size in sizes:
         template = work / f"backlog-{size}.db"
         await bulk_queue(template, size, datetime.now(UTC) - timedelta(seconds=1))
-        row = await drain_throughput(template, work, concurrency, size, cap, section="backlog")
+        tries = [
+            await drain_throughput(template, work, concurrency, size, cap, section="backlog")
+            for _ in range(runs)
+        ]
+        row = max(tries, key=row_rate)
+        row = replace(row, note=f"best of {runs}: {row.note}")
         rates[size] = row_rate(row)
         rows.append(
             replace(
@@ -428,6 +444,28 @@ async def repository_claims(path: Path, batch: int, cap: float) -> float:
     return rate(claimed, elapsed)
 
 
+async def direct_claims(path: Path, batch: int, cap: float) -> float:
+    """What the drainer runs on SQLite: sqlite_claim through write_direct, one write
+    transaction and one round trip to aiosqlite's thread per claim."""
+    sessionmaker = create_sessionmaker(create_engine(db_url(path)))
+    claimed = 0
+    started = time.perf_counter()
+    async with direct_writer(sessionmaker):
+        while time.perf_counter() - started < cap:
+            _, got, _ = await write_direct(
+                sessionmaker,
+                partial(
+                    sqlite_claim, now=datetime.now(UTC), lease=LEASE, limit=batch, owner="bench"
+                ),
+            )
+            if not got:
+                break
+            claimed += len(got)
+    elapsed = time.perf_counter() - started
+    await dispose(sessionmaker)
+    return rate(claimed, elapsed)
+
+
 async def claim_rates(template: Path, work: Path, cap: float) -> list[Row]:
     rows: list[Row] = []
 
@@ -463,6 +501,16 @@ async def claim_rates(template: Path, work: Path, cap: float) -> list[Row]:
                 figure=f"DeliveryRepository.claim_due alone, limit {batch}",
                 value=f"{value:,.0f} deliveries/s",
                 note=f"{value / batch:,.0f} claims/s; async session per claim",
+            )
+        )
+    for batch in (1, 4):
+        value = await direct_claims(copy(f"direct-claim-{batch}"), batch, cap)
+        rows.append(
+            Row(
+                section="claim",
+                figure=f"direct claim (write_direct + sqlite_claim), limit {batch}",
+                value=f"{value:,.0f} deliveries/s",
+                note=f"{value / batch:,.0f} claims/s; what the drainer runs on SQLite",
             )
         )
     value = raw_claims(copy("raw-cycle"), 1, settle=True)
@@ -850,7 +898,9 @@ async def run(args: argparse.Namespace, progress: Console) -> list[Row]:
                 )
         if "backlog" in only:
             progress.log(f"backlog series {args.backlog} …")
-            rows.extend(await backlog_rates(work, args.backlog, 16, args.backlog_cap))
+            rows.extend(
+                await backlog_rates(work, args.backlog, 16, args.backlog_cap, args.backlog_runs)
+            )
         if "claim" in only:
             progress.log("claim rates …")
             rows.extend(await claim_rates(template, work, args.claim_cap))
@@ -888,7 +938,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--backlog", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument(
-        "--backlog-cap", type=float, default=30.0, help="seconds per backlog drain at most"
+        "--backlog-cap", type=float, default=10.0, help="seconds per backlog drain at most"
+    )
+    parser.add_argument(
+        "--backlog-runs", type=int, default=3, help="drains per backlog size; the best counts"
     )
     parser.add_argument("--scheduled", type=int, default=300)
     parser.add_argument("--spacing", type=float, default=0.1, help="seconds between due times")
@@ -899,9 +952,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     console = Console(record=True, width=160)
     started = time.perf_counter()
+    load_before = load_line()
     rows = asyncio.run(run(args, Console(stderr=True)))
     console.print(table(rows))
     console.print(f"machine: {machine_line()}")
+    console.print(f"{load_before} at the start, {load_line()} at the end")
     console.print(f"total run time {time.perf_counter() - started:.0f} s")
     if args.save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -1481,11 +1481,18 @@ class DeliveryRepository:
     ) -> None:
         if not account:
             return
-        await self._ensure_target(account, platform)
+        stmt = self._insert(TargetStateRow).values(
+            account=account,
+            platform=str(platform),
+            paused=False,
+            last_error_at=now,
+            last_error=error,
+        )
         await self.session.execute(
-            update(TargetStateRow)
-            .where(TargetStateRow.account == account, TargetStateRow.platform == str(platform))
-            .values(last_error_at=now, last_error=error)
+            stmt.on_conflict_do_update(
+                index_elements=["account", "platform"],
+                set_={"last_error_at": now, "last_error": error},
+            )
         )
 
     async def pause(self, account: str, platform: Platform, reason: str, now: datetime) -> bool:
@@ -1929,3 +1936,157 @@ def sqlite_publish_and_claim(
         conn, now=now, lease=lease, limit=limit, owner=owner, cached=cached
     )
     return outcomes, claimed, contents
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return _to_sqlite_time(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _sqlite_move(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    target: DeliveryStatus,
+    now: datetime,
+    *,
+    refund_attempt: bool = False,
+    **values: object,
+) -> Delivery:
+    """DeliveryRepository._move on SQLite (the column names come from this module only)."""
+    if "lease_until" in values and values["lease_until"] is None:
+        values["lease_owner"] = None
+    sets = ["status = ?", "updated_at = ?", *(f"{column} = ?" for column in values)]
+    if refund_attempt:
+        sets.append("attempts = attempts - 1")
+    row = conn.execute(
+        f"UPDATE deliveries SET {', '.join(sets)} "  # noqa: S608 (column names of this module)
+        f"WHERE id = ? AND status IN (SELECT value FROM json_each(?)) RETURNING {_COLUMNS}",
+        (
+            str(target),
+            _to_sqlite_time(now),
+            *map(_sqlite_value, values.values()),
+            delivery_id,
+            json.dumps(_sources(target)),
+        ),
+    ).fetchone()
+    if row is None:
+        current = conn.execute(
+            "SELECT status FROM deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        raise TransitionError(
+            f"delivery {delivery_id}: cannot go from {current[0] if current else 'missing'} "
+            f"to {target}"
+        )
+    return _delivery_from_sqlite(row)
+
+
+def _sqlite_record_error(
+    conn: sqlite3.Connection, account: str, platform: str, error: str, now: datetime
+) -> None:
+    conn.execute(
+        "INSERT INTO target_state (account, platform, paused, last_error_at, last_error) "
+        "VALUES (?, ?, 0, ?, ?) ON CONFLICT (account, platform) DO UPDATE SET "
+        "last_error_at = excluded.last_error_at, last_error = excluded.last_error",
+        (account, platform, _to_sqlite_time(now), error),
+    )
+
+
+def sqlite_settle_error(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    now: datetime,
+    *,
+    error: str,
+    reason: str,
+    retry_at: datetime | None,
+    count_attempt: bool = True,
+) -> Delivery:
+    """mark_retry (retry_at given) or mark_failed on SQLite: a cancel asked for meanwhile
+    wins; the target's last error is recorded."""
+    current = conn.execute(
+        "SELECT account, platform, cancel_requested FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone()
+    if current is not None and current[2]:
+        settled = _sqlite_move(
+            conn,
+            delivery_id,
+            S.CANCELLED,
+            now,
+            lease_until=None,
+            last_error=error,
+            error_reason=reason,
+        )
+        if retry_at is None:
+            _sqlite_record_error(conn, current[0], current[1], error, now)
+        return settled
+    if current is not None:
+        _sqlite_record_error(conn, current[0], current[1], error, now)
+    if retry_at is None:
+        return _sqlite_move(
+            conn,
+            delivery_id,
+            S.FAILED,
+            now,
+            lease_until=None,
+            last_error=error,
+            error_reason=reason,
+        )
+    return _sqlite_move(
+        conn,
+        delivery_id,
+        S.PENDING,
+        now,
+        refund_attempt=not count_attempt,
+        due_at=retry_at,
+        lease_until=None,
+        last_error=error,
+        error_reason=reason,
+    )
+
+
+def sqlite_mark_uncertain(
+    conn: sqlite3.Connection,
+    delivery_id: int,
+    error: str,
+    now: datetime,
+    *,
+    reconcile_at: datetime | None = None,
+) -> Delivery:
+    """mark_uncertain on SQLite."""
+    return _sqlite_move(
+        conn,
+        delivery_id,
+        S.UNCERTAIN,
+        now,
+        lease_until=None,
+        due_at=reconcile_at or now,
+        last_error=error,
+        error_reason="outcome_unknown",
+    )
+
+
+def sqlite_settle_reconcile(
+    conn: sqlite3.Connection, delivery_id: int, now: datetime, *, held: str | None
+) -> Delivery:
+    """mark_held (`held` is the reason) or mark_not_found on SQLite."""
+    if held is not None:
+        return _sqlite_move(
+            conn,
+            delivery_id,
+            S.HELD,
+            now,
+            lease_until=None,
+            last_error=held,
+            error_reason="outcome_unknown",
+        )
+    current = conn.execute(
+        "SELECT cancel_requested FROM deliveries WHERE id = ?", (delivery_id,)
+    ).fetchone()
+    if current is not None and current[0]:
+        # reconciling → cancelled is not a normal transition: go through pending.
+        _sqlite_move(conn, delivery_id, S.PENDING, now, lease_until=None)
+        return _sqlite_move(conn, delivery_id, S.CANCELLED, now)
+    return _sqlite_move(conn, delivery_id, S.PENDING, now, due_at=now, lease_until=None)

@@ -52,7 +52,10 @@ from crosspost.queue import (
     FollowupsNeeded,
     TransitionError,
     sqlite_claim,
+    sqlite_mark_uncertain,
     sqlite_publish_and_claim,
+    sqlite_settle_error,
+    sqlite_settle_reconcile,
 )
 from scheduler.retry import RetryPolicy
 
@@ -539,8 +542,20 @@ class Drainer:
         return False
 
     async def _uncertain(self, delivery: Delivery, reason: str) -> None:
-        async with self._writing("mark uncertain") as repo:
-            settled = await repo.mark_uncertain(delivery.delivery_id, reason, self.clock())
+        if self._direct:
+            settled = await write_direct(
+                self.sessionmaker,
+                partial(
+                    sqlite_mark_uncertain,
+                    delivery_id=delivery.delivery_id,
+                    error=reason,
+                    now=self.clock(),
+                ),
+                what="mark uncertain",
+            )
+        else:
+            async with self._writing("mark uncertain") as repo:
+                settled = await repo.mark_uncertain(delivery.delivery_id, reason, self.clock())
         self._side_claims = True
         logger.warning(
             "delivery=%s account=%s platform=%s uncertain: %s",
@@ -558,6 +573,50 @@ class Drainer:
         if isinstance(error, OutcomeUnknownError):
             await self._uncertain(delivery, str(error))
             return
+        retry_at: datetime | None = None
+        pause = isinstance(error, NeedsAttentionError) and error.pause_account
+        if self._direct and not pause:
+            if isinstance(error, TransientError):
+                retry_at = self.policy.next_attempt_at(error, delivery.attempts, now)
+            settled = await write_direct(
+                self.sessionmaker,
+                partial(
+                    sqlite_settle_error,
+                    delivery_id=delivery.delivery_id,
+                    now=now,
+                    error=str(error),
+                    reason=str(error.reason),
+                    retry_at=retry_at,
+                    count_attempt=self.policy.counts_as_attempt(error),
+                ),
+                what="settle error",
+            )
+            if settled.status is DeliveryStatus.CANCELLED:
+                kind = EventKind.CANCELLED
+            else:
+                kind = EventKind.FAILED if retry_at is None else EventKind.RETRY
+        else:
+            kind, settled, retry_at = await self._settle_error_orm(delivery, error, now)
+        if kind is EventKind.PAUSED:
+            logger.error("delivery=%s account=%s platform=%s paused: %s", *log_args)
+        elif kind is EventKind.FAILED:
+            logger.error("delivery=%s account=%s platform=%s failed: %s", *log_args)
+        elif retry_at is not None:
+            logger.warning(
+                "delivery=%s account=%s platform=%s retry at %s: %s",
+                delivery.delivery_id,
+                delivery.account,
+                delivery.platform,
+                retry_at.isoformat(),
+                error,
+            )
+        await self._emit(
+            DeliveryEvent(kind=kind, delivery=settled, error=error, retry_at=retry_at)
+        )
+
+    async def _settle_error_orm(
+        self, delivery: Delivery, error: PublishError, now: datetime
+    ) -> tuple[EventKind, Delivery, datetime | None]:
         retry_at: datetime | None = None
         async with self._writing("settle error") as repo:
             if isinstance(error, NeedsAttentionError) and error.pause_account:
@@ -598,22 +657,7 @@ class Drainer:
                     if settled.status is DeliveryStatus.CANCELLED
                     else EventKind.FAILED
                 )
-        if kind is EventKind.PAUSED:
-            logger.error("delivery=%s account=%s platform=%s paused: %s", *log_args)
-        elif kind is EventKind.FAILED:
-            logger.error("delivery=%s account=%s platform=%s failed: %s", *log_args)
-        elif retry_at is not None:
-            logger.warning(
-                "delivery=%s account=%s platform=%s retry at %s: %s",
-                delivery.delivery_id,
-                delivery.account,
-                delivery.platform,
-                retry_at.isoformat(),
-                error,
-            )
-        await self._emit(
-            DeliveryEvent(kind=kind, delivery=settled, error=error, retry_at=retry_at)
-        )
+        return kind, settled, retry_at
 
     async def _reconcile(self, delivery: Delivery, publisher: Publisher, content: Content) -> None:
         now = self.clock()
@@ -625,10 +669,22 @@ class Drainer:
             at = now + self.policy.delay(1)
             if isinstance(exc, TransientError) and exc.rate_limited:
                 at = self.policy.next_attempt_at(exc, 0, now) or at
-            async with self._writing("reconcile later") as repo:
-                await repo.mark_uncertain(
-                    delivery.delivery_id, f"reconcile failed: {exc}", now, reconcile_at=at
+            reason = f"reconcile failed: {exc}"
+            if self._direct:
+                await write_direct(
+                    self.sessionmaker,
+                    partial(
+                        sqlite_mark_uncertain,
+                        delivery_id=delivery.delivery_id,
+                        error=reason,
+                        now=now,
+                        reconcile_at=at,
+                    ),
+                    what="reconcile later",
                 )
+            else:
+                async with self._writing("reconcile later") as repo:
+                    await repo.mark_uncertain(delivery.delivery_id, reason, now, reconcile_at=at)
             return
         except Exception as exc:
             logger.warning(
@@ -669,20 +725,29 @@ class Drainer:
                 detail="the post found belongs to another publication",
             )
         staff_retry = delivery.error_reason == STAFF_RETRY
-        async with self._writing("settle reconcile") as repo:
-            if result.outcome is ReconcileOutcome.NOT_FOUND or staff_retry:
-                # Not there (or staff checked by hand and asked for a resend): send again.
-                settled = await repo.mark_not_found(delivery.delivery_id, now)
-                kind = (
-                    EventKind.CANCELLED
-                    if settled.status is DeliveryStatus.CANCELLED
-                    else EventKind.RETRY
-                )
-            else:
-                settled = await repo.mark_held(
-                    delivery.delivery_id, result.detail or "cannot tell whether it was posted", now
-                )
-                kind = EventKind.HELD
+        # Not there (or staff checked by hand and asked for a resend): send again.
+        resend = result.outcome is ReconcileOutcome.NOT_FOUND or staff_retry
+        held = None if resend else result.detail or "cannot tell whether it was posted"
+        if self._direct:
+            settled = await write_direct(
+                self.sessionmaker,
+                partial(
+                    sqlite_settle_reconcile, delivery_id=delivery.delivery_id, now=now, held=held
+                ),
+                what="settle reconcile",
+            )
+        else:
+            async with self._writing("settle reconcile") as repo:
+                if held is None:
+                    settled = await repo.mark_not_found(delivery.delivery_id, now)
+                else:
+                    settled = await repo.mark_held(delivery.delivery_id, held, now)
+        if held is not None:
+            kind = EventKind.HELD
+        elif settled.status is DeliveryStatus.CANCELLED:
+            kind = EventKind.CANCELLED
+        else:
+            kind = EventKind.RETRY
         logger.warning(
             "delivery=%s account=%s platform=%s reconcile: %s", *log_args, result.outcome
         )
