@@ -874,19 +874,22 @@ async def run(args: argparse.Namespace, progress: Console) -> list[Row]:
         if "drain" in only:
             progress.log("raw sqlite3 full cycle (the ceiling for concurrency 1) …")
             cycle_path = work / "raw-cycle-for-drain.db"
-            shutil.copyfile(template, cycle_path)
-            raw_cycle = raw_claims(cycle_path, 1, settle=True)
+            cycles = []
+            for _ in range(args.drain_runs):
+                shutil.copyfile(template, cycle_path)
+                cycles.append(raw_claims(cycle_path, 1, settle=True))
+            raw_cycle = max(cycles)
             rows.append(
                 Row(
                     section="drain",
                     figure="raw sqlite3 full cycle: claim 1, read content, settle",
                     value=f"{raw_cycle:,.0f} deliveries/s",
-                    note="measured in this run, just before the drains",
+                    note=f"best of {args.drain_runs}, measured in this run just before the drains",
                 )
             )
             for concurrency in args.concurrency:
                 progress.log(f"draining at concurrency {concurrency} …")
-                rows.append(
+                tries = [
                     await drain_throughput(
                         template,
                         work,
@@ -895,7 +898,10 @@ async def run(args: argparse.Namespace, progress: Console) -> list[Row]:
                         args.drain_cap,
                         raw_cycle=raw_cycle,
                     )
-                )
+                    for _ in range(args.drain_runs)
+                ]
+                best = max(tries, key=row_rate)
+                rows.append(replace(best, note=f"best of {args.drain_runs}: {best.note}"))
         if "backlog" in only:
             progress.log(f"backlog series {args.backlog} …")
             rows.extend(
@@ -932,6 +938,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument(
         "--drain-cap", type=float, default=25.0, help="seconds per drain run at most"
+    )
+    parser.add_argument(
+        "--drain-runs", type=int, default=2, help="runs per drain row; the best counts"
     )
     parser.add_argument(
         "--claim-cap", type=float, default=6.0, help="seconds per claim_due run at most"
