@@ -46,6 +46,7 @@ from crosspost.dates import (
 )
 from crosspost.drafts import Draft, DraftKind, DraftStatus, DraftStore, actor_of
 from crosspost.errors import UsageError
+from crosspost.intake.mirror_store import MirrorStore
 from crosspost.models import (
     Content,
     DeliveryStatus,
@@ -108,6 +109,7 @@ class ComposeDialog:
         clock: Clock,
         reporter_for: ReporterFor,
         albums: AlbumGatherer | None = None,
+        store: MirrorStore | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -117,7 +119,7 @@ class ComposeDialog:
         self.reporter_for = reporter_for
         self._locks: dict[int, asyncio.Lock] = {}
         self.albums = albums or AlbumGatherer(
-            sessionmaker=service.sessionmaker,
+            store=store or MirrorStore(service.sessionmaker),
             clock=clock,
             on_album=self._album,
             owns=lambda chat_id: chat_id > 0,

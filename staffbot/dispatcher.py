@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.config import Settings
 from crosspost.drafts import DraftStore
+from crosspost.intake.mirror_store import MirrorStore
 from crosspost.service import PublicationService
 from staffbot.access import staff_router
 from staffbot.compose import ComposeDialog
@@ -66,7 +67,10 @@ def build_dispatcher(
             own[bot.id] = TelegramReporter(bot=bot, settings=settings, service=service)
         return own[bot.id]
 
+    # One store for the channel mirror and the compose dialog (both buffer albums).
+    store = MirrorStore(sessionmaker)
     mirror = ChannelMirror(
+        store=store,
         settings=settings,
         service=service,
         sessionmaker=sessionmaker,
@@ -82,6 +86,7 @@ def build_dispatcher(
         media_dir=media_dir,
         clock=clock,
         reporter_for=reporter_for,
+        store=store,
     )
     dialog.albums.debounce = album_debounce.total_seconds()
     dp = Dispatcher(name="crosspost")

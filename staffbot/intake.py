@@ -29,7 +29,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.telegram.errors import classify
 from crosspost import texts
 from crosspost.config import Settings, TelegramConfig, WebhookConfig
-from crosspost.db import AuditRow, write_session
 from crosspost.errors import ConfigError, TransientError
 from crosspost.inbox import Inbox, InboxItem, InboxProcessor, describe_error
 from crosspost.intake import telegram as intake
@@ -259,15 +258,7 @@ class TelegramIntake:
         if user_id is None or not self.refusals.should_refuse(user_id):
             return
         logger.info("user=%s is not staff: %s refused", user_id, verdict.update_type)
-        async with write_session(self.sessionmaker, what="refusal audit") as session:
-            session.add(
-                AuditRow(
-                    at=self.clock(),
-                    actor=f"tg:{user_id}",
-                    action="refused_not_staff",
-                    detail=verdict.update_type,
-                )
-            )
+        await intake.audit_refusal(self.sessionmaker, user_id, verdict.update_type, self.clock())
         text = texts.BOT_NOT_STAFF.format(user_id=user_id)
         try:
             if verdict.update_type == "callback_query":

@@ -22,15 +22,13 @@ from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.types import Message
-from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.telegram.files import fetch_file
 from crosspost import texts
 from crosspost.config import Settings
-from crosspost.db import RemotePostRow, TelegramAlbumItemRow, TelegramSeenRow, write_session
 from crosspost.inbox import Inbox
+from crosspost.intake.mirror_store import MirrorStore
 from crosspost.intake.telegram import SOURCE as INBOX_SOURCE
 from crosspost.intake.telegram import album_flush_update, album_group_key
 from crosspost.models import (
@@ -225,14 +223,14 @@ class AlbumGatherer:
     def __init__(
         self,
         *,
-        sessionmaker: async_sessionmaker[AsyncSession],
+        store: MirrorStore,
         clock: Clock,
         on_album: FlushHandler,
         debounce: timedelta = ALBUM_DEBOUNCE,
         hard_cap: timedelta = ALBUM_HARD_CAP,
         owns: Callable[[int], bool] = lambda chat_id: True,
     ) -> None:
-        self.sessionmaker = sessionmaker
+        self.store = store
         self.owns = owns
         self.clock = clock
         self.on_album = on_album
@@ -251,18 +249,9 @@ class AlbumGatherer:
     async def add(self, bot: Bot, part: PostPart) -> None:
         if part.media_group_id is None:
             raise ValueError("not an album item")
-        async with write_session(self.sessionmaker, what="telegram mirror") as session:
-            await session.execute(
-                _insert(session, TelegramAlbumItemRow)
-                .values(
-                    chat_id=part.chat_id,
-                    media_group_id=part.media_group_id,
-                    message_id=part.message_id,
-                    payload=part.to_json(),
-                    received_at=self.clock(),
-                )
-                .on_conflict_do_nothing()
-            )
+        await self.store.buffer_album_item(
+            part.chat_id, part.media_group_id, part.message_id, part.to_json(), self.clock()
+        )
         self._arm(bot, (part.chat_id, part.media_group_id))
         self.stored.set()
 
@@ -271,17 +260,9 @@ class AlbumGatherer:
         the item is not buffered (the album went out, or never came)."""
         if part.media_group_id is None:
             return False
-        async with write_session(self.sessionmaker, what="telegram mirror") as session:
-            result = await session.execute(
-                update(TelegramAlbumItemRow)
-                .where(
-                    TelegramAlbumItemRow.chat_id == part.chat_id,
-                    TelegramAlbumItemRow.media_group_id == part.media_group_id,
-                    TelegramAlbumItemRow.message_id == part.message_id,
-                )
-                .values(payload=part.to_json())
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        return await self.store.replace_album_item(
+            part.chat_id, part.media_group_id, part.message_id, part.to_json()
+        )
 
     def _arm(self, bot: Bot, key: tuple[int, str]) -> None:
         now = asyncio.get_running_loop().time()
@@ -346,13 +327,7 @@ class AlbumGatherer:
         """Publishing goes through the inbox, so a transient failure is retried and a lasting
         one reported, like any update."""
         assert self.inbox is not None  # noqa: S101 - only called when set
-        async with self.sessionmaker() as session:
-            last = await session.scalar(
-                select(func.max(TelegramAlbumItemRow.message_id)).where(
-                    TelegramAlbumItemRow.chat_id == key[0],
-                    TelegramAlbumItemRow.media_group_id == key[1],
-                )
-            )
+        last = await self.store.last_album_message(*key)
         if last is None:
             return
         item = album_flush_update(*key)
@@ -368,37 +343,16 @@ class AlbumGatherer:
 
     async def _flush(self, bot: Bot, key: tuple[int, str]) -> None:
         chat_id, group_id = key
-        async with self.sessionmaker() as session:
-            rows = (
-                await session.scalars(
-                    select(TelegramAlbumItemRow)
-                    .where(
-                        TelegramAlbumItemRow.chat_id == chat_id,
-                        TelegramAlbumItemRow.media_group_id == group_id,
-                    )
-                    .order_by(TelegramAlbumItemRow.message_id)
-                )
-            ).all()
-            ids = [r.id for r in rows]
-            parts = [PostPart.from_json(r.payload) for r in rows]
+        items = await self.store.album_items(chat_id, group_id)
+        parts = [PostPart.from_json(item.payload) for item in items]
         if not parts:
             return
         await self.on_album(bot, chat_id, group_id, parts)
-        async with write_session(self.sessionmaker, what="telegram mirror") as session:
-            await session.execute(
-                delete(TelegramAlbumItemRow).where(TelegramAlbumItemRow.id.in_(ids))
-            )
+        await self.store.drop_album_items([item.id for item in items])
 
     async def restore(self, bot: Bot) -> int:
         """Re-arm the timers of albums buffered before a restart; returns how many."""
-        async with self.sessionmaker() as session:
-            keys = (
-                await session.execute(
-                    select(TelegramAlbumItemRow.chat_id, TelegramAlbumItemRow.media_group_id)
-                    .distinct()
-                    .order_by(TelegramAlbumItemRow.chat_id)
-                )
-            ).all()
+        keys = await self.store.buffered_albums()
         mine = [(chat_id, group_id) for chat_id, group_id in keys if self.owns(chat_id)]
         for key in mine:
             self._arm(bot, key)
@@ -420,22 +374,6 @@ class AlbumGatherer:
         return len(self._timers)
 
 
-async def seen(sessionmaker: async_sessionmaker[AsyncSession], key: str) -> bool:
-    async with sessionmaker() as session:
-        return await session.get(TelegramSeenRow, key) is not None
-
-
-async def mark_seen(
-    sessionmaker: async_sessionmaker[AsyncSession], key: str, now: datetime
-) -> bool:
-    """Record a handled update; False if it was recorded before."""
-    async with write_session(sessionmaker, what="telegram seen") as session:
-        result = await session.execute(
-            _insert(session, TelegramSeenRow).values(key=key, at=now).on_conflict_do_nothing()
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
 class ChannelMirror:
     """Turns channel posts and edits into publications for the channel's account."""
 
@@ -449,6 +387,7 @@ class ChannelMirror:
         clock: Clock,
         reporter_for: Callable[[Bot], TelegramReporter],
         album_debounce: timedelta = ALBUM_DEBOUNCE,
+        store: MirrorStore | None = None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -456,8 +395,9 @@ class ChannelMirror:
         self.sessionmaker = sessionmaker
         self.media_dir = media_dir
         self.clock = clock
+        self.store = store or MirrorStore(sessionmaker)
         self.albums = AlbumGatherer(
-            sessionmaker=sessionmaker,
+            store=self.store,
             clock=clock,
             on_album=self._album,
             debounce=album_debounce,
@@ -476,27 +416,11 @@ class ChannelMirror:
             return None  # scheduled placeholders and discussion-group copies
         return self.settings.account_by_channel(message.chat.id)
 
-    async def _is_our_post(self, account: str, message_id: int) -> bool:
-        async with self.sessionmaker() as session:
-            found = await session.scalar(
-                select(RemotePostRow.id)
-                .where(
-                    RemotePostRow.platform == str(Platform.TELEGRAM),
-                    RemotePostRow.account == account,
-                    or_(
-                        RemotePostRow.remote_id == str(message_id),
-                        RemotePostRow.parts.contains(f'"{message_id}"'),
-                    ),
-                )
-                .limit(1)
-            )
-        return found is not None
-
     async def on_post(self, message: Message, bot: Bot) -> None:
         account = self._account(message)
         if account is None:
             return
-        if await self._is_our_post(account, message.message_id):
+        if await self.store.is_own_post(account, message.message_id):
             logger.info("chat=%s message=%s is our own post: not mirrored", *_ids(message))
             return
         part = part_from_message(message)
@@ -520,23 +444,16 @@ class ChannelMirror:
         publication = await self.service.by_source(chat_id, parts[0].message_id)
         if publication is None:
             return
-        async with write_session(self.sessionmaker, what="telegram mirror") as session:
-            for position, part in enumerate(parts):
-                key = _album_member_key(
-                    chat_id, part.message_id, publication.publication_id, position
-                )
-                await session.execute(
-                    _insert(session, TelegramSeenRow)
-                    .values(key=key, at=self.clock())
-                    .on_conflict_do_nothing()
-                )
+        await self.store.remember_album_members(
+            chat_id, [p.message_id for p in parts], publication.publication_id, self.clock()
+        )
 
     async def _publish(self, bot: Bot, account: str, parts: list[PostPart]) -> None:
         first = parts[0]
         if await self.service.by_source(first.chat_id, first.message_id) is not None:
             return  # a replayed update: already queued
         post_key = f"post:{first.chat_id}:{first.message_id}"
-        if await seen(self.sessionmaker, post_key):
+        if await self.store.was_seen(post_key):
             return
         targets = mirror_targets(self.settings, account)
         if not targets:
@@ -557,7 +474,7 @@ class ChannelMirror:
                 )
             else:
                 logger.info("chat=%s message=%s has nothing to mirror", *_ids_part(first))
-            await mark_seen(self.sessionmaker, post_key, self.clock())
+            await self.store.remember_seen(post_key, self.clock())
             return
         content, notes, dropped = await build_content(
             bot, parts, settings=self.settings, media_dir=self.media_dir, url=url
@@ -604,25 +521,25 @@ class ChannelMirror:
         part = part_from_message(message)
         # edit_date has one-second resolution: two edits in the same second differ by content.
         edit_key = f"edit:{chat_id}:{message_id}:{message.edit_date or 0}:{part.fingerprint}"
-        if await seen(self.sessionmaker, edit_key):
+        if await self.store.was_seen(edit_key):
             return
         publication = await self.service.by_source(chat_id, message_id)
         position: int | None = None
         if publication is None:
-            member = await self._album_member(chat_id, message_id)
+            member = await self.store.album_member(chat_id, message_id)
             if member is None and await self.albums.replace(part):
                 logger.info("chat=%s message=%s edited before its album went out", *_ids(message))
-                await mark_seen(self.sessionmaker, edit_key, self.clock())
+                await self.store.remember_seen(edit_key, self.clock())
                 return
             if member is None:
                 logger.info("chat=%s message=%s edited but never mirrored", chat_id, message_id)
-                await mark_seen(self.sessionmaker, edit_key, self.clock())
+                await self.store.remember_seen(edit_key, self.clock())
                 return
             publication_id, position = member
         else:
             publication_id = publication.publication_id
             if part.media_group_id is not None:
-                member = await self._album_member(chat_id, message_id)
+                member = await self.store.album_member(chat_id, message_id)
                 position = member[1] if member is not None else 0
         view = await self.service.view(publication_id)
         if view is None or view.info.deleted_at is not None:
@@ -638,7 +555,7 @@ class ChannelMirror:
         else:
             content, notes = await self._album_edit(bot, publication_id, part, position)
         result = await self.service.edit(publication_id, content, actor=f"channel:{chat_id}")
-        await mark_seen(self.sessionmaker, edit_key, self.clock())
+        await self.store.remember_seen(edit_key, self.clock())
         if not result.changed:
             logger.info("publication=%s edit changed nothing visible", publication_id)
             return
@@ -665,27 +582,6 @@ class ChannelMirror:
             media[position] = fresh.media[0]
         content = Content(text=text, media=tuple(media), original_url=current.original_url)
         return content, notes
-
-    async def _album_member(self, chat_id: int, message_id: int) -> tuple[int, int] | None:
-        prefix = f"album:{chat_id}:{message_id}:"
-        async with self.sessionmaker() as session:
-            key = await session.scalar(
-                select(TelegramSeenRow.key).where(TelegramSeenRow.key.startswith(prefix)).limit(1)
-            )
-        if key is None:
-            return None
-        publication_id, position = key.removeprefix(prefix).split(":")
-        return int(publication_id), int(position)
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    """INSERT with ON CONFLICT on SQLite and PostgreSQL alike."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
-
-
-def _album_member_key(chat_id: int, message_id: int, publication_id: int, position: int) -> str:
-    return f"album:{chat_id}:{message_id}:{publication_id}:{position}"
 
 
 def _ids(message: Message) -> tuple[int, int]:

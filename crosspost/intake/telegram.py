@@ -27,8 +27,10 @@ from enum import StrEnum
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crosspost.config import Settings
+from crosspost.db import write_session
 from crosspost.inbox import (
     LOW,
     NORMAL,
@@ -38,6 +40,7 @@ from crosspost.inbox import (
     Incoming,
     describe_error,
 )
+from crosspost.queue import DeliveryRepository
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +278,16 @@ class Refusals:
                 return False  # a flood of fresh ids: stay quiet rather than grow
         self._last[user_id] = at
         return True
+
+
+async def audit_refusal(
+    sessionmaker: async_sessionmaker[AsyncSession], user_id: int, update_type: str, now: datetime
+) -> None:
+    """The audit line of a refusal (one short transaction, before the refusal is sent)."""
+    async with write_session(sessionmaker, what="refusal audit") as session:
+        await DeliveryRepository(session).audit(
+            f"tg:{user_id}", "refused_not_staff", now, detail=update_type
+        )
 
 
 # -- direct sends that need no database ------------------------------------------------------
