@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,3 +206,16 @@ async def make_harness(
     harness.reporter = TelegramReporter(bot=bot, settings=settings, service=service)
     drainer.sink = harness.reporter
     return harness
+
+
+@contextlib.asynccontextmanager
+async def running(h: Harness) -> AsyncIterator[Harness]:
+    """The harness with its drainer running; the bot, drainer and session stopped after."""
+    drain = asyncio.create_task(h.drainer.run())
+    try:
+        yield h
+    finally:
+        await h.stop_bot()
+        await h.drainer.stop()
+        await drain
+        await h.bot.session.close()

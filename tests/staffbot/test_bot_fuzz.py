@@ -24,6 +24,7 @@ from tests.staffbot.bot_harness import (
     HEAD_CHANNEL_ID,
     Harness,
     make_harness,
+    running,
 )
 
 ADM = "administration"
@@ -45,14 +46,8 @@ async def harness(
     h = await make_harness(tg_emulator, sessionmaker, tmp_path)
     for user in STRANGERS:
         tg_emulator.add_user(user, f"Чужой{user}")
-    drain = asyncio.create_task(h.drainer.run())
-    try:
+    async with running(h):
         yield h
-    finally:
-        await h.stop_bot()
-        await h.drainer.stop()
-        await drain
-        await h.bot.session.close()
 
 
 # -- strategies ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from crosspost.inbox import DONE, FAILED
 from crosspost.intake.telegram import SOURCE
 from crosspost.models import Platform
 from tests.adapters.telegram.conftest import CHANNEL_ID
-from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, text_has
+from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, running, text_has
 
 ADM = "administration"
 CHANNEL_CHAT = {"id": CHANNEL_ID, "type": "channel", "title": "Администрация"}
@@ -29,14 +29,8 @@ async def harness(
     tmp_path: Path,
 ) -> AsyncIterator[Harness]:
     h = await make_harness(tg_emulator, sessionmaker, tmp_path)
-    drain = asyncio.create_task(h.drainer.run())
-    try:
+    async with running(h):
         yield h
-    finally:
-        await h.stop_bot()
-        await h.drainer.stop()
-        await drain
-        await h.bot.session.close()
 
 
 def failure_reports(harness: Harness) -> list[str]:

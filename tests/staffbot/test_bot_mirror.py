@@ -17,6 +17,7 @@ from tests.staffbot.bot_harness import (
     STRANGER_ID,
     Harness,
     make_harness,
+    running,
     text_has,
 )
 
@@ -30,14 +31,8 @@ async def harness(
     tmp_path: Path,
 ) -> AsyncIterator[Harness]:
     h = await make_harness(tg_emulator, sessionmaker, tmp_path)
-    drain = asyncio.create_task(h.drainer.run())
-    try:
+    async with running(h):
         yield h
-    finally:
-        await h.stop_bot()
-        await h.drainer.stop()
-        await drain
-        await h.bot.session.close()
 
 
 async def test_channel_post_becomes_deliveries_and_one_report(harness: Harness) -> None:

@@ -26,6 +26,7 @@ from tests.staffbot.bot_harness import (
     STRANGER_ID,
     Harness,
     make_harness,
+    running,
 )
 
 ADM = "administration"
@@ -88,14 +89,8 @@ async def harness(
         },
         env={},
     )
-    drain = asyncio.create_task(h.drainer.run())
-    try:
+    async with running(h):
         yield h
-    finally:
-        await h.stop_bot()
-        await h.drainer.stop()
-        await drain
-        await h.bot.session.close()
 
 
 async def test_no_token_or_secret_anywhere_after_every_failure_kind(

@@ -18,7 +18,7 @@ from crosspost.models import Platform
 from crosspost.planning.events import EventPlanner, NewEvent, PostStatus
 from crosspost.planning.recurring import RecurringPlanner
 from tests.adapters.telegram.conftest import STAFF_ID
-from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, text_has
+from tests.staffbot.bot_harness import STRANGER_ID, Harness, make_harness, running, text_has
 
 TZ = ZoneInfo("Asia/Vladivostok")
 # 30 Nov 2026 15:00 UTC = Tuesday 1 Dec 2026 01:00 in Vladivostok.
@@ -33,14 +33,8 @@ async def harness(
     tmp_path: Path,
 ) -> AsyncIterator[Harness]:
     h = await make_harness(tg_emulator, sessionmaker, tmp_path, now=NOW)
-    drain = asyncio.create_task(h.drainer.run())
-    try:
+    async with running(h):
         yield h
-    finally:
-        await h.stop_bot()
-        await h.drainer.stop()
-        await drain
-        await h.bot.session.close()
 
 
 def buttons(message: SentMessage) -> dict[str, str]:
