@@ -33,6 +33,7 @@ from rich.table import Table
 
 from benchmarks.queue import machine_line
 from crosspost import texts
+from crosspost.config import load_settings
 from crosspost.emulators.faults import FaultKind, FaultPlan
 from crosspost.emulators.stack import CrosspostProcess, EmulatorStack
 from crosspost.sandbox import ACCOUNTS, STAFF_CHAT_ID
@@ -303,7 +304,8 @@ def check_platforms(stack: EmulatorStack, specs: Sequence[PostSpec], result: Cha
 
 def stale_reports(stack: EmulatorStack, db: Path) -> list[str]:
     """Publications whose last staff-chat report does not show their deliveries' statuses."""
-    titles = {name: a["title"] for name, a in ACCOUNTS.items()}
+    # Reports name accounts by their short label, as the service's own settings give it.
+    settings = load_settings(stack.config_path)
     messages = stack.tg.messages(STAFF_CHAT_ID)
     reports = dict(_query(db, "SELECT id, report_message_id FROM publications"))
     stale = []
@@ -316,7 +318,8 @@ def stale_reports(stack: EmulatorStack, db: Path) -> list[str]:
             stale.append(f"publication {pub_id}: no report")
             continue
         text = str(messages[message_id].get("text", ""))
-        where = f"{titles.get(account, account)} · {texts.PLATFORM_NAMES.get(platform, platform)}:"
+        label = settings.account_label(account)
+        where = f"{label} · {texts.PLATFORM_NAMES.get(platform, platform)}:"
         shown = any(f"{mark} {where}" in text for mark in STATUS_MARKS.get(status, ()))
         if not shown or (status == "published" and url and url not in text):
             stale.append(f"publication {pub_id} {account}/{platform}: {status} not shown")
