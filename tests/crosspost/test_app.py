@@ -147,6 +147,9 @@ async def test_a_report_the_last_run_did_not_update_is_updated_at_start(world: W
     world.tg.fail_next(
         "editMessageText", error_code=400, description="Bad Request: lost edit", times=1000
     )
+    # The copies wait until the first report is out, so that only its edits can carry them.
+    world.vk.fail_next("wall.post", error=10, times=1000)
+    world.ok.fail_next("mediatopic.post", http_status=503, times=1000)
     stop = asyncio.Event()
     service = asyncio.create_task(run_service(world.app, stop=stop))
     try:
@@ -155,6 +158,8 @@ async def test_a_report_the_last_run_did_not_update_is_updated_at_start(world: W
         await world.tg.wait_for_sent(
             lambda s: s.chat_id == STAFF_CHAT_ID and s.method == "sendMessage", timeout=15
         )
+        world.vk.faults.clear()
+        world.ok._faults.clear()
 
         async def all_published() -> bool:
             async with world.app.sessionmaker() as session:
