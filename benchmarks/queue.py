@@ -947,7 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--backlog", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     parser.add_argument(
-        "--backlog-cap", type=float, default=10.0, help="seconds per backlog drain at most"
+        "--backlog-cap", type=float, default=30.0, help="seconds per backlog drain at most"
     )
     parser.add_argument(
         "--backlog-runs", type=int, default=3, help="drains per backlog size; the best counts"
