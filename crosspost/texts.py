@@ -367,7 +367,7 @@ IT_WHAT = {
     "blocked": "Аккаунт {in_platform} заблокирован площадкой.",
     "unknown": "Непредвиденная ошибка {in_platform}.",
 }
-IT_TODO = {
+IT_ACTIONS = {
     "token_invalid": "выпустите новый токен (как — в README и docs/), пропишите его в "
     "переменной окружения из конфигурации и перезапустите сервис",
     "session_expired": "получите новый токен (docs/ok.md) и перезапустите сервис",
@@ -384,7 +384,7 @@ IT_OK_TOKEN_LAPSING = (
     "Что сделать: crosspost check -c {config} (продлевает токен) или новый токен (docs/ok.md)."
 )
 # Texts only the IT contact or the console reads (commands and English allowed).
-IT_TEXTS = frozenset({"IT_FAILURE", "IT_WHAT", "IT_TODO", "IT_OK_TOKEN_LAPSING"})
+IT_TEXTS = frozenset({"IT_FAILURE", "IT_WHAT", "IT_ACTIONS", "IT_OK_TOKEN_LAPSING"})
 
 
 # -- statistics (issue 10) ---------------------------------------------------------------------

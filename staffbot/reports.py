@@ -277,7 +277,7 @@ class TelegramReporter:
             platform=platform_name(platform),
             what=texts.IT_WHAT[reason].format(**forms),
             error=scrub(detail, self._secrets)[:_IT_DETAIL_MAX],
-            todo=texts.IT_TODO[reason].format(delivery=delivery_id or "-", **forms),
+            todo=texts.IT_ACTIONS[reason].format(delivery=delivery_id or "-", **forms),
             config=self.config_path,
         )
         logger.warning(

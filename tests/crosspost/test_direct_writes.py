@@ -235,7 +235,7 @@ async def test_write_direct_waits_for_another_process_and_keeps_its_connection(
 
     async with direct_writer(sessionmaker):
         task = asyncio.create_task(write_direct(sessionmaker, write))
-        for _ in range(5):
+        for _ in range(5):  # yields to the loop (not a wait for time): the task starts its write
             await asyncio.sleep(0)
         assert not task.done()
         other.execute("COMMIT")

@@ -258,4 +258,4 @@ def test_legend_symbols_are_distinct() -> None:
 def test_technical_reasons_have_it_detail() -> None:
     for reason in TECHNICAL:
         assert str(reason) in texts.IT_WHAT
-        assert str(reason) in texts.IT_TODO
+        assert str(reason) in texts.IT_ACTIONS
