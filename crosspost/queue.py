@@ -151,6 +151,21 @@ _PUBLICATION_VERSION = (
 )
 
 
+def _as_published(delivery: Delivery, remote: RemotePost, now: datetime) -> Delivery:
+    """The delivery as settling a publish leaves it (the repository and the direct path)."""
+    return replace(
+        delivery,
+        status=DeliveryStatus.PUBLISHED,
+        remote_id=remote.remote_id,
+        remote_url=remote.url,
+        lease_until=None,
+        lease_owner=None,
+        published_at=now,
+        last_error=None,
+        error_reason=None,
+    )
+
+
 def _delivery_from_row(row: Any) -> Delivery:
     m = row._mapping
     return Delivery(
@@ -854,19 +869,7 @@ class DeliveryRepository:
                     )
                 )
                 continue
-            outcome.append(
-                replace(
-                    delivery,
-                    status=S.PUBLISHED,
-                    remote_id=remote.remote_id,
-                    remote_url=remote.url,
-                    lease_until=None,
-                    lease_owner=None,
-                    published_at=now,
-                    last_error=None,
-                    error_reason=None,
-                )
-            )
+            outcome.append(_as_published(delivery, remote, now))
             ledger.append(
                 {
                     "delivery_id": delivery.delivery_id,
@@ -1881,19 +1884,7 @@ def sqlite_mark_published(
                 TransitionError(f"delivery {delivery.delivery_id}: cannot be marked published now")
             )
             continue
-        outcome.append(
-            replace(
-                delivery,
-                status=S.PUBLISHED,
-                remote_id=remote.remote_id,
-                remote_url=remote.url,
-                lease_until=None,
-                lease_owner=None,
-                published_at=now,
-                last_error=None,
-                error_reason=None,
-            )
-        )
+        outcome.append(_as_published(delivery, remote, now))
         ledger.append(
             (
                 delivery.delivery_id,
